@@ -1,0 +1,27 @@
+"""estilo: neural style transfer (Gatys et al.) with VGG19, as a library, a CLI and a web app.
+
+Importing estilo has no side effects and imports neither gradio nor ray.
+"""
+
+from .config import ConfigError, StyleConfig
+from .image import ImageError, OutputError, load_image, save_image
+from .metadata import version as _version
+from .transfer import Result, Step, Stylizer, stylize
+from .weights import WeightsError
+
+__version__ = _version()
+
+__all__ = [
+    "ConfigError",
+    "ImageError",
+    "OutputError",
+    "Result",
+    "Step",
+    "StyleConfig",
+    "Stylizer",
+    "WeightsError",
+    "__version__",
+    "load_image",
+    "save_image",
+    "stylize",
+]

@@ -1,0 +1,248 @@
+"""The ``estilo`` command: a thin shell over the library (argparse -> StyleConfig -> Job).
+
+Only this module prints and chooses exit codes: 0 done, 2 bad input or options (one line on
+stderr), 1 an internal error or a diverged run, 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM). An interrupted run still saves its current image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import importlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, get_args
+
+from .config import FIELDS, INITS, ConfigError, StyleConfig
+from .devices import DeviceError
+from .image import ImageError, OutputError, check_output_path, parse_size, save_image, to_pil
+from .metadata import version
+from .transfer import Job, NonFiniteError, Step, Stylizer
+from .vgg import LayerError
+from .weights import WeightsError
+
+USER_ERRORS = (ConfigError, ImageError, OutputError, WeightsError, DeviceError, LayerError)
+EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
+
+# Subcommands live in their own modules, each with main(argv) -> int; imported on use.
+SUBCOMMANDS: dict[str, str] = {}
+
+HELP = {
+    "size": "output long side in px, or WxH (default %(default)s)",
+    "style_size": "style image long side in px at the output scale (default: as --size)",
+    "upscale": "allow an output larger than the content image",
+    "content_layers": "content layers: names (conv4_2, relu4_2) or seed indices (10), "
+                      "optionally name:weight (default %(default)s)",
+    "style_layers": "style layers, same syntax (default %(default)s)",
+    "content_layer_weights": "per-layer content weights, comma-separated",
+    "style_layer_weights": "per-layer style weights, comma-separated",
+    "content_weight": "content loss weight Wc (default %(default)s)",
+    "style_weight": "style loss weight Ws (default %(default)s)",
+    "tv_weight": "total variation weight (default %(default)s)",
+    "feature_norm": "per-layer activation normalisation (default %(default)s; see README)",
+    "gram_norm": "Gram matrix divisor: chw = C*H*W (seed), hw = H*W (default %(default)s)",
+    "weights": "VGG19 weights: caffe, torchvision, random or a state dict path "
+               "(default %(default)s)",
+    "pooling": "pooling layers (default %(default)s)",
+    "init": f"initial image: {', '.join(INITS)} or an image path (default %(default)s)",
+    "noise_ratio": "share of noise for --init content+noise (default %(default)s)",
+    "seed": "random seed (default %(default)s)",
+    "optimizer": "optimiser (default %(default)s)",
+    "lr": "learning rate for pixels in [0,1] (the seed's 0-255 rates / 255; "
+          "default: per optimiser)",
+    "lr_schedule": "learning-rate schedule; adaptive = the seed's (default %(default)s)",
+    "lr_patience": "adaptive: worse steps before lowering the rate (default %(default)s)",
+    "lr_factor": "adaptive: rate multiplier (default %(default)s)",
+    "lr_min": "adaptive: floor of the rate (default %(default).5g)",
+    "iterations": "iterations at the output size (default %(default)s)",
+    "scales": "multi-scale levels; 0 = automatic, 1 = off (default %(default)s)",
+    "start_size": "long side of the coarsest level (default %(default)s)",
+    "scale_iterations": "iterations at each coarser level (default %(default)s)",
+    "device": "auto, cpu, cuda, cuda:N or mps (default %(default)s)",
+}
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, not {text!r}") from None
+
+
+def _size(text: str) -> int | tuple[int, int]:
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "size": _size, "style_size": int, "content_layers": str, "style_layers": str,
+    "content_layer_weights": _floats, "style_layer_weights": _floats, "lr": float, "init": str,
+    "weights": str, "device": str,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig | None = None) -> None:
+    """One ``--option`` per StyleConfig field, its default taken from the config."""
+    defaults = defaults or StyleConfig()
+    hints = {f.name: f.type for f in dataclasses.fields(StyleConfig)}
+    for name in FIELDS:
+        default = getattr(defaults, name)
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                help=HELP[name])
+            continue
+        choices = _literal_choices(str(hints[name]))
+        kind = CONVERTERS.get(name, type(default))
+        shown = ",".join(default) if isinstance(default, tuple) and name.endswith("layers") else default
+        parser.add_argument(flag, type=kind, default=shown, choices=choices, help=HELP[name],
+                            metavar=None if choices else name.upper())
+
+
+def _literal_choices(type_name: str) -> tuple[str, ...] | None:
+    from . import config as config_module
+
+    alias = getattr(config_module, type_name, None)
+    return tuple(get_args(alias)) or None if alias is not None else None
+
+
+def config_from_args(args: argparse.Namespace) -> StyleConfig:
+    """The StyleConfig named by parsed options."""
+    return StyleConfig(**{name: getattr(args, name) for name in FIELDS})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``estilo CONTENT STYLE... -o OUT``."""
+    parser = _Parser(prog="estilo", description="Paint a photo in the style of a painting "
+                     "(Gatys et al. neural style transfer).",
+                     epilog="More commands: " + (", ".join(SUBCOMMANDS) or "none") +
+                     " (estilo COMMAND --help).")
+    parser.add_argument("content", help="content image (the photo)")
+    parser.add_argument("style", nargs="+", help="style image(s) (the painting)")
+    parser.add_argument("-o", "--output", default="out.png", help="output image (default %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--save-every", type=int, default=0, metavar="N",
+                        help="also save the current image every N iterations")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--version", action="version", version=f"estilo {version()}")
+    add_config_options(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``estilo`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        module = importlib.import_module(SUBCOMMANDS[argv[0]])
+        return int(module.main(argv[1:]))
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="estilo: %(message)s")
+    return guarded(lambda: stylize_command(args), debug=args.debug)
+
+
+def guarded(action: Callable[[], int], *, debug: bool = False) -> int:
+    """Run ``action``, turning user errors into one line on stderr and exit code 2."""
+    try:
+        return action()
+    except USER_ERRORS as e:
+        print(f"estilo: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # an estilo bug: still one line unless --debug
+        if debug:
+            raise
+        print(f"estilo: internal error: {type(e).__name__}: {e} (rerun with --debug for "
+              "details)", file=sys.stderr)
+        return 1
+
+
+class Terminated(Exception):
+    """SIGTERM arrived."""
+
+
+@contextlib.contextmanager
+def terminate_as_exception() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` so the current image can be saved."""
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def stylize_command(args: argparse.Namespace) -> int:
+    """``estilo CONTENT STYLE -o OUT``: check everything, run with a progress bar, save."""
+    config = config_from_args(args)
+    output = check_output_path(args.output, overwrite=args.overwrite,
+                               inputs=[args.content, *args.style])
+    job = Stylizer().job(args.content, args.style, config)
+    job.weights()  # fail on missing weights before the progress bar starts
+    last, status = run_with_progress(job, output, save_every=args.save_every, quiet=args.quiet)
+    if last is None:
+        print("estilo: stopped before the first iteration; nothing saved", file=sys.stderr)
+        return status or 1
+    saved = save_image(to_pil(last.image), output,
+                       parameters=job.parameters(last, interrupted=status != 0))
+    print(f"estilo: wrote {saved} ({last.iteration}/{last.total} iterations, "
+          f"{last.elapsed:.1f} s)", file=sys.stderr)
+    return status
+
+
+def run_with_progress(job: Job, output: Path, *, save_every: int = 0,
+                      quiet: bool = False) -> tuple[Step | None, int]:
+    """Drain ``job.steps()`` under a tqdm bar; return the last step and the exit status."""
+    from tqdm import tqdm
+
+    last: Step | None = None
+    bar = tqdm(total=None, disable=quiet, unit="it", dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 10.0)
+    status = 0
+    try:
+        with terminate_as_exception():
+            for last in job.steps():
+                _show(bar, last)
+                if save_every and last.iteration % save_every == 0 and last.iteration < last.total:
+                    save_image(to_pil(last.image), output, parameters=job.parameters(last, partial=True))
+    except KeyboardInterrupt:
+        status = EXIT_INTERRUPTED
+    except Terminated:
+        status = EXIT_TERMINATED
+    except NonFiniteError as e:
+        print(f"estilo: error: {e}", file=sys.stderr)
+        status = 1
+    finally:
+        bar.close()
+    if status:
+        print(f"estilo: interrupted at iteration {last.iteration if last else 0}; "
+              "saving the current image", file=sys.stderr)
+    return last, status
+
+
+def _show(bar: Any, step: Step) -> None:
+    if bar.total != step.total:
+        bar.total = step.total
+    bar.set_description(f"{step.size[0]}x{step.size[1]}", refresh=False)
+    bar.set_postfix(loss=f"{step.loss:.4g}", content=f"{step.terms['content']:.3g}",
+                    style=f"{step.terms['style']:.3g}", tv=f"{step.terms['tv']:.2g}",
+                    lr=f"{step.lr:.2g}", refresh=False)
+    bar.update(1)

@@ -1,0 +1,165 @@
+"""StyleConfig: every tunable of a run, its default and its unit, in one place.
+
+The CLI, the web UI and the Python API all take their defaults from ``StyleConfig()``.
+Layer lists may be given as names or as the seed report's 1-based conv indices; they are
+normalised to names on construction, so both spellings give equal configs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from .optim import OPTIMIZERS, PIXEL_SCALE, SCHEDULES, default_lr
+from .vgg import parse_layers
+
+Pooling = Literal["max", "avg"]
+Optimizer = Literal["adam", "sgd", "lbfgs"]
+Schedule = Literal["constant", "adaptive", "plateau"]
+FeatureNorm = Literal["rms", "none"]
+GramNorm = Literal["chw", "hw"]
+INITS = ("content", "content+noise", "noise", "style")
+"""Named initialisations; any other value of ``init`` is the path of an image."""
+
+
+class ConfigError(ValueError):
+    """An invalid option value; the message names the option and the allowed values."""
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """Options of one style transfer run. Units in the comments."""
+
+    # Sizes (pixels). `size` is the output's long side, or an exact (width, height).
+    size: int | tuple[int, int] = 512
+    style_size: int | None = None     # style image's long side at the final scale; None: as size
+    upscale: bool = False             # allow a working size larger than the content image
+    # Layers: names (conv4_2, relu4_2, pool4) or the seed's conv indices (1-16).
+    content_layers: tuple[str, ...] = ("conv4_2",)
+    style_layers: tuple[str, ...] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    content_layer_weights: tuple[float, ...] | None = None  # per layer; None: all 1
+    style_layer_weights: tuple[float, ...] | None = None
+    # Loss weights (see losses.py for the normalisation that makes them source-independent).
+    content_weight: float = 1.0
+    style_weight: float = 1e5
+    tv_weight: float = 0.0
+    feature_norm: FeatureNorm = "rms"
+    gram_norm: GramNorm = "chw"
+    # Network.
+    weights: str = "caffe"            # caffe | torchvision | random | path of a state dict
+    pooling: Pooling = "avg"
+    # Initial image: content | content+noise | noise | style | path of an image.
+    init: str = "content+noise"
+    noise_ratio: float = 0.6          # share of noise in content+noise (the seed: 0.6-0.9)
+    seed: int = 0
+    # Optimisation. Learning rates are for pixels in [0, 1] (the seed's 0-255 rates / 255).
+    optimizer: Optimizer = "adam"
+    lr: float | None = None           # None: a default per optimizer and schedule
+    lr_schedule: Schedule = "adaptive"
+    lr_patience: int = 5              # worse steps before the rate is lowered
+    lr_factor: float = 0.7            # multiplier applied then
+    lr_min: float = 0.1 / PIXEL_SCALE
+    iterations: int = 300             # at the output size
+    # Multi-scale: coarse levels from start_size up, each doubling, before the output size.
+    scales: int = 0                   # number of levels; 0: automatic, 1: off
+    start_size: int = 256             # long side of the coarsest level (pixels)
+    scale_iterations: int = 300       # iterations at each coarser level
+    device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
+
+    def __post_init__(self) -> None:
+        for kind in ("content", "style"):
+            names, weights = parse_layers(getattr(self, f"{kind}_layers"))
+            explicit = getattr(self, f"{kind}_layer_weights")
+            object.__setattr__(self, f"{kind}_layers", names)
+            if explicit is None and weights is not None:
+                object.__setattr__(self, f"{kind}_layer_weights", weights)
+            elif explicit is not None:
+                object.__setattr__(self, f"{kind}_layer_weights", tuple(float(w) for w in explicit))
+        if isinstance(self.size, list):
+            object.__setattr__(self, "size", tuple(self.size))
+        validate(self)
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, or the default for the optimizer and schedule."""
+        return self.lr if self.lr is not None else default_lr(self.optimizer, self.lr_schedule)
+
+    def replace(self, **changes: Any) -> StyleConfig:
+        """A copy with some options changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready options."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StyleConfig:
+        """Options from :meth:`to_dict`; unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+        return cls(**kwargs)
+
+
+def _choice(config: StyleConfig, name: str, allowed: tuple[str, ...]) -> None:
+    value = getattr(config, name)
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _positive(config: StyleConfig, name: str, *, zero_ok: bool = False) -> None:
+    value = getattr(config, name)
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+            or (value == 0 and not zero_ok):
+        raise ConfigError(f"{name} must be a {'non-negative' if zero_ok else 'positive'} "
+                          f"number, not {value!r}")
+
+
+def validate(config: StyleConfig) -> None:
+    """Check every option; raise :class:`ConfigError` naming the first bad one."""
+    _choice(config, "pooling", get_args(Pooling))
+    _choice(config, "optimizer", OPTIMIZERS)
+    _choice(config, "lr_schedule", SCHEDULES)
+    _choice(config, "feature_norm", get_args(FeatureNorm))
+    _choice(config, "gram_norm", get_args(GramNorm))
+    for name in ("content_weight", "style_weight", "tv_weight", "scales", "scale_iterations",
+                 "iterations"):
+        _positive(config, name, zero_ok=True)
+    for name in ("lr_factor", "lr_min", "start_size", "lr_patience"):
+        _positive(config, name)
+    if config.lr is not None:
+        _positive(config, "lr")
+    if not 0.0 <= config.noise_ratio <= 1.0:
+        raise ConfigError(f"noise_ratio must be between 0 and 1, not {config.noise_ratio!r}")
+    if not 0.0 < config.lr_factor < 1.0:
+        raise ConfigError(f"lr_factor must be between 0 and 1 (exclusive), not {config.lr_factor!r}")
+    _check_size(config.size, "size")
+    if config.style_size is not None:
+        _check_size(config.style_size, "style_size")
+    for kind in ("content", "style"):
+        weights = getattr(config, f"{kind}_layer_weights")
+        if weights is not None and len(weights) != len(getattr(config, f"{kind}_layers")):
+            raise ConfigError(f"{kind}_layer_weights has {len(weights)} values for "
+                              f"{len(getattr(config, f'{kind}_layers'))} {kind} layers")
+    if not config.init:
+        raise ConfigError(f"init must be one of {', '.join(INITS)} or an image path")
+
+
+def _check_size(size: Any, name: str) -> None:
+    ok = isinstance(size, int) and not isinstance(size, bool) and size > 0 or (
+        isinstance(size, tuple) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size))
+    if not ok:
+        raise ConfigError(f"{name} must be a positive long side in pixels or (width, height), "
+                          f"not {size!r}")
+
+
+def layer_weights(config: StyleConfig, kind: str) -> dict[str, float]:
+    """``{layer: overall weight * layer weight}`` for ``kind`` = ``content`` or ``style``."""
+    names = getattr(config, f"{kind}_layers")
+    per_layer = getattr(config, f"{kind}_layer_weights") or (1.0,) * len(names)
+    overall = getattr(config, f"{kind}_weight")
+    return {n: overall * w for n, w in zip(names, per_layer) if overall * w != 0.0}
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(StyleConfig))

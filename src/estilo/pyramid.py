@@ -1,0 +1,70 @@
+"""Multi-scale (coarse-to-fine) schedule: which sizes to optimise at, and for how long.
+
+Most of the work happens at low resolution, where a step is cheap; each finer level starts
+from the upsampled result of the level below, so it only has to add detail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Level:
+    """One scale: the working size (width, height) and its number of iterations."""
+
+    size: tuple[int, int]
+    iterations: int
+
+
+def scaled(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """``size`` (w, h) scaled so that its long side is ``long_side`` (aspect kept)."""
+    w, h = size
+    factor = long_side / max(w, h)
+    return max(1, round(w * factor)), max(1, round(h * factor))
+
+
+def levels(final: tuple[int, int], *, iterations: int, scales: int = 0, start_size: int = 256,
+           scale_iterations: int = 300) -> list[Level]:
+    """Levels from coarse to fine, ending at ``final`` with ``iterations`` iterations.
+
+    Args:
+        final: the output size (w, h).
+        scales: number of levels; 0 picks them automatically: the long side doubles from
+            ``start_size`` (at least) up to the output's; 1 means a single level.
+        scale_iterations: iterations at each coarser level.
+    """
+    long_side = max(final)
+    if scales == 0:
+        scales = 1
+        while long_side / 2 ** scales >= start_size:
+            scales += 1
+    sides = [round(long_side / 2 ** k) for k in range(scales - 1, 0, -1)]
+    coarse = [Level(scaled(final, s), scale_iterations) for s in sides if scale_iterations > 0]
+    return coarse + [Level(final, iterations)]
+
+
+def upsample(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize an N x C x H x W image to ``size`` (w, h), bicubic, clamped to [0, 1]."""
+    w, h = size
+    if image.shape[-2:] == (h, w):
+        return image.detach().clone()
+    out = F.interpolate(image.detach(), size=(h, w), mode="bicubic", align_corners=False)
+    return out.clamp_(0.0, 1.0)
+
+
+def style_side(style_size: tuple[int, int], level: tuple[int, int], final: tuple[int, int],
+               target: int | None) -> tuple[int, int]:
+    """The style image's size at a level: its long side follows the level's scale.
+
+    ``target`` is the style's long side at the output size (None: the output's long side).
+    The style is never upscaled beyond its own size.
+    """
+    long_side = (target or max(final)) * max(level) / max(final)
+    long_side = min(long_side, max(style_size))
+    return scaled(style_size, max(1, round(long_side)))
+
+

@@ -1,0 +1,283 @@
+"""Stylizer: the one loop that runs style transfer, as a generator of :class:`Step` records.
+
+The CLI's progress bar, notebooks and the web UI all consume :meth:`Stylizer.steps`;
+breaking out of it (or closing it) stops the run after the current step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from . import metadata
+from .config import StyleConfig, layer_weights
+from .devices import resolve_device
+from .image import resize, to_pil, to_tensor
+from .inputs import ImageInput, Inputs, StyleInput, prepare
+from .losses import Objective
+from .optim import make_optimizer, make_schedule
+from .pyramid import Level, levels, style_side, upsample
+from .vgg import VGG19Features
+from .weights import LoadedWeights, load_weights
+
+log = logging.getLogger(__name__)
+MAX_NONFINITE = 5  # consecutive non-finite steps before a run gives up
+
+
+class NonFiniteError(RuntimeError):
+    """The loss or the image stopped being finite and lowering the rate did not help.
+
+    ``image`` holds the last good image (1 x 3 x H x W, [0, 1]).
+    """
+
+    def __init__(self, message: str, image: Tensor) -> None:
+        super().__init__(message)
+        self.image = image
+
+
+@dataclass(frozen=True)
+class Step:
+    """Progress of one optimisation step.
+
+    ``image`` is the live image (1 x 3 x H x W, RGB in [0, 1]) after the step: valid until
+    the next step; clone it to keep it.
+    """
+
+    iteration: int                 # 1-based, over all levels
+    total: int                     # iterations over all levels
+    level: int                     # 0-based scale index
+    levels: int
+    size: tuple[int, int]          # (width, height) of this level
+    loss: float                    # weighted total, evaluated before the step
+    terms: dict[str, float]        # weighted content, style, tv
+    lr: float
+    elapsed: float                 # seconds since the run started
+    image: Tensor = field(repr=False)
+
+    def record(self) -> dict[str, Any]:
+        """The step without its image, for logs and histories."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "image"}
+
+
+@dataclass
+class Result:
+    """The outcome of :meth:`Stylizer.run`."""
+
+    image: Image.Image
+    tensor: Tensor
+    history: list[dict[str, Any]]
+    config: StyleConfig
+    parameters: dict[str, Any]
+
+
+class Stylizer:
+    """Runs style transfer; keeps loaded networks between runs (for the web UI and batches)."""
+
+    def __init__(self) -> None:
+        self._extractors: dict[tuple[Any, ...], VGG19Features] = {}
+
+    def job(self, content: ImageInput, style: StyleInput, config: StyleConfig | None = None,
+            **options: Any) -> Job:
+        """Check the options and decode the inputs (fast; nothing is computed yet).
+
+        Args:
+            content: path or PIL image.
+            style: path or PIL image, or a list of them.
+            config: options; keyword ``options`` override single fields.
+
+        Raises:
+            ConfigError, ImageError: bad options or inputs.
+        """
+        config = config or StyleConfig()
+        if options:
+            config = config.replace(**options)
+        return Job(self, prepare(content, style, config), config)
+
+    def steps(self, content: ImageInput, style: StyleInput, config: StyleConfig | None = None,
+              **options: Any) -> Iterator[Step]:
+        """Yield a :class:`Step` after every optimisation step (see :meth:`Job.steps`)."""
+        return self.job(content, style, config, **options).steps()
+
+    def run(self, content: ImageInput, style: StyleInput, config: StyleConfig | None = None,
+            **options: Any) -> Result:
+        """Run to the end and return the :class:`Result`."""
+        return self.job(content, style, config, **options).run()
+
+    def extractor(self, weights: LoadedWeights, config: StyleConfig,
+                  device: torch.device) -> VGG19Features:
+        """The feature extractor for a config, built once per (weights, pooling, layers)."""
+        layers = config.content_layers + config.style_layers
+        key = (weights.source, config.seed if weights.source == "random" else None,
+               config.pooling, layers, str(device))
+        if key not in self._extractors:
+            net = VGG19Features(weights.convs, weights.preprocessing, layers=layers,
+                                pooling=config.pooling)
+            self._extractors[key] = net.to(device)
+        return self._extractors[key]
+
+
+@dataclass
+class Job:
+    """One prepared run: checked inputs and options. Iterate :meth:`steps` or call :meth:`run`."""
+
+    stylizer: Stylizer
+    inputs: Inputs
+    config: StyleConfig
+
+    def steps(self) -> Generator[Step, None, None]:
+        """Yield a :class:`Step` after every optimisation step, coarse levels first.
+
+        Raises:
+            WeightsError, DeviceError: when the run starts (first ``next``).
+            NonFiniteError: the optimisation diverged beyond repair.
+        """
+        config, inputs = self.config, self.inputs
+        device = resolve_device(config.device)                    # 1. device and network
+        extractor = self.stylizer.extractor(self.weights(), config, device)
+        plan = levels(inputs.size, iterations=config.iterations, scales=config.scales,
+                      start_size=config.start_size, scale_iterations=config.scale_iterations)
+        clock = _Clock(total=sum(level.iterations for level in plan), levels=len(plan))
+        torch.manual_seed(config.seed)
+        image: Tensor | None = None
+        for index, level in enumerate(plan):                      # 2. coarse to fine
+            objective = _objective(extractor, inputs, level, config, device)   # 3. targets
+            image = _start_image(image, inputs, level, config, device)         # 4. start image
+            image = yield from _optimise(image, extractor, objective, config, clock, index, level)
+
+    def weights(self) -> LoadedWeights:
+        """The network weights of this run (loaded once per process)."""
+        return load_weights(self.config.weights, seed=self.config.seed)
+
+    def parameters(self, last: Step | None, **extra: Any) -> dict[str, Any]:
+        """What to embed in an output made from step ``last`` (None: nothing ran)."""
+        return metadata.parameters(self.config, self.inputs, self.weights(),
+                                   [last.record()] if last else [], **extra)
+
+    def run(self) -> Result:
+        """Run to the end and return the :class:`Result`."""
+        history: list[dict[str, Any]] = []
+        last: Step | None = None
+        for last in self.steps():
+            history.append(last.record())
+        final = (last.image.detach().cpu() if last is not None
+                 else to_tensor(resize(self.inputs.content.image, self.inputs.size)))
+        return Result(to_pil(final), final, history, self.config, self.parameters(last))
+
+
+def stylize(content: ImageInput, style: StyleInput, **options: Any) -> Image.Image:
+    """Paint ``content`` in the style of ``style``; options are :class:`StyleConfig` fields."""
+    return Stylizer().run(content, style, StyleConfig(**options)).image
+
+
+@dataclass
+class _Clock:
+    total: int
+    levels: int
+    done: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def _objective(extractor: VGG19Features, inputs: Inputs, level: Level, config: StyleConfig,
+               device: torch.device) -> Objective:
+    content = to_tensor(resize(inputs.content.image, level.size)).to(device)
+    with torch.no_grad():
+        content_features = extractor(content)
+        style_features = [extractor(to_tensor(resize(s.image, style_side(
+            s.image.size, level.size, inputs.size, config.style_size))).to(device))
+            for s in inputs.styles]
+    return Objective.from_features(
+        content_features, style_features,
+        content_weights=layer_weights(config, "content"), style_weights=layer_weights(config, "style"),
+        tv_weight=config.tv_weight, feature_norm=config.feature_norm, gram_norm=config.gram_norm)
+
+
+def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: StyleConfig,
+                 device: torch.device) -> Tensor:
+    """The first level's initial image, or the previous level's result upsampled."""
+    if previous is not None:
+        return upsample(previous, level.size)
+    content = to_tensor(resize(inputs.content.image, level.size))
+    noise = torch.rand(content.shape, generator=torch.Generator().manual_seed(config.seed))
+    if config.init == "content":
+        image = content
+    elif config.init == "noise":
+        image = noise
+    elif config.init == "content+noise":
+        image = config.noise_ratio * noise + (1.0 - config.noise_ratio) * content
+    elif config.init == "style":
+        image = to_tensor(inputs.styles[0].image.resize(level.size, Image.Resampling.LANCZOS))
+    else:
+        assert inputs.init is not None
+        image = to_tensor(inputs.init.image.resize(level.size, Image.Resampling.LANCZOS))
+    return image.to(device)
+
+
+def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, config: StyleConfig,
+              clock: _Clock, index: int, level: Level) -> Generator[Step, None, Tensor]:
+    """Run one level's iterations on ``image``; yield a Step after each; return the image."""
+    x = image.detach().clone().requires_grad_(True)
+    lr = config.learning_rate
+    optimizer, schedule = _optimizer(x, lr, config)
+    good = x.detach().clone()
+    failures = done = 0
+    while done < level.iterations:
+        terms = _step(x, extractor, objective, optimizer)
+        loss = sum(terms.values())
+        if not (math.isfinite(loss) and bool(torch.isfinite(x).all())):
+            failures += 1
+            if failures > MAX_NONFINITE:
+                raise NonFiniteError("the loss is not finite even at a much lower learning rate: "
+                                     "lower --lr or the loss weights", good.clone())
+            lr = schedule.lr / 10.0
+            log.warning("non-finite loss or image: back to the last good image, lr %.3g", lr)
+            with torch.no_grad():
+                x.copy_(good)
+            optimizer, schedule = _optimizer(x, lr, config)
+            continue
+        failures = 0
+        good.copy_(x.detach())
+        schedule.step(loss)
+        done += 1
+        clock.done += 1
+        yield Step(clock.done, clock.total, index, clock.levels, level.size, loss, terms,
+                   schedule.lr, clock.elapsed(), x.detach())
+    return x.detach()
+
+
+def _optimizer(x: Tensor, lr: float, config: StyleConfig) -> tuple[Any, Any]:
+    optimizer = make_optimizer(config.optimizer, [x], lr)
+    schedule = make_schedule(config.lr_schedule, optimizer, patience=config.lr_patience,
+                             factor=config.lr_factor, min_lr=config.lr_min)
+    return optimizer, schedule
+
+
+def _step(x: Tensor, extractor: VGG19Features, objective: Objective,
+          optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """One optimiser step; returns the weighted loss terms at the image before the step."""
+    terms: dict[str, float] = {}
+
+    def closure() -> Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        parts = objective(extractor(x), x)
+        loss = sum(parts.values())
+        loss.backward()  # type: ignore[union-attr]
+        if not terms:
+            terms.update({k: float(v.detach()) for k, v in parts.items()})
+        return loss  # type: ignore[return-value]
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        x.clamp_(0.0, 1.0)
+    return terms

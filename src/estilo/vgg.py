@@ -1,0 +1,192 @@
+"""VGG19's convolutional part as a named, truncated, frozen feature extractor.
+
+Layer names follow the paper's blocks: ``conv{b}_{i}``, ``relu{b}_{i}`` and ``pool{b}``.
+The seed report numbers the 16 conv layers from 1 (``1`` = conv1_1, ``10`` = conv4_2,
+``16`` = conv5_4); :func:`resolve_layer` accepts both notations.
+
+The extractor takes RGB images in [0, 1] (N x 3 x H x W). Each weights source brings its
+own preprocessing (:class:`Preprocessing`), applied inside the extractor, so nothing outside
+this module ever sees BGR, a 0-255 range or mean subtraction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+BLOCK_DEPTHS = (2, 2, 4, 4, 4)
+CHANNELS = (64, 128, 256, 512, 512)
+
+
+def _layer_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    convs: list[str] = []
+    layers: list[str] = []
+    for block, depth in enumerate(BLOCK_DEPTHS, start=1):
+        for i in range(1, depth + 1):
+            convs.append(f"conv{block}_{i}")
+            layers += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        layers.append(f"pool{block}")
+    return tuple(convs), tuple(layers)
+
+
+CONV_NAMES, LAYER_NAMES = _layer_table()
+"""``CONV_NAMES[k - 1]`` is the seed report's conv layer number ``k``."""
+
+_NAME_RE = re.compile(r"^(conv|relu)([1-5])_([1-4])$|^pool([1-5])$")
+
+
+class LayerError(ValueError):
+    """An unknown layer name or index."""
+
+
+def resolve_layer(spec: str | int) -> str:
+    """Canonical layer name for a name (``relu4_2``) or a 1-based conv index (``10``).
+
+    Raises:
+        LayerError: if the layer does not exist; the message lists the valid names.
+    """
+    text = str(spec).strip().lower()
+    if text.isdigit():
+        k = int(text)
+        if 1 <= k <= len(CONV_NAMES):
+            return CONV_NAMES[k - 1]
+        raise LayerError(f"conv layer index {k} is out of range: use 1-{len(CONV_NAMES)} "
+                         f"(1 = conv1_1 ... 16 = conv5_4) or a name")
+    if text in LAYER_NAMES:
+        return text
+    raise LayerError(f"unknown VGG19 layer {spec!r}; valid layers are 1-16 (conv index) or "
+                     + ", ".join(LAYER_NAMES))
+
+
+def parse_layers(text: str | Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...] | None]:
+    """Parse ``"1,3,5"``, ``"conv4_2"`` or ``"relu1_1:0.5,relu2_1:2"`` (optional weights).
+
+    Returns:
+        (names, weights): canonical names, and per-layer weights or None when no layer had
+        one (a layer without a weight then counts 1).
+    """
+    items = [t for t in (text.split(",") if isinstance(text, str) else text)]
+    names: list[str] = []
+    weights: list[float] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        name, sep, weight = item.partition(":")
+        names.append(resolve_layer(name))
+        try:
+            weights.append(float(weight) if sep else 1.0)
+        except ValueError:
+            raise LayerError(f"bad layer weight in {item!r}: write name:weight, "
+                             "e.g. conv1_1:0.5") from None
+    if not names:
+        raise LayerError("no layers given")
+    if len(set(names)) != len(names):
+        raise LayerError(f"a layer is listed twice in {','.join(names)}")
+    return tuple(names), (tuple(weights) if any(":" in i for i in items) else None)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a weights source expects its input: ``(x * scale)[channels] - mean) / std``."""
+
+    scale: float
+    bgr: bool
+    mean: tuple[float, float, float]  # in the source's channel order and scale
+    std: tuple[float, float, float]
+
+
+CAFFE = Preprocessing(scale=255.0, bgr=True, mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0))
+TORCHVISION = Preprocessing(scale=1.0, bgr=False, mean=(0.485, 0.456, 0.406),
+                            std=(0.229, 0.224, 0.225))
+
+
+class Normalize(nn.Module):
+    """Turns RGB [0, 1] images into the input a weights source was trained on."""
+
+    def __init__(self, spec: Preprocessing) -> None:
+        super().__init__()
+        self.bgr = spec.bgr
+        std = torch.tensor(spec.std)
+        self.register_buffer("scale", (spec.scale / std).view(1, 3, 1, 1))
+        self.register_buffer("shift", (torch.tensor(spec.mean) / std).view(1, 3, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.bgr:
+            x = x.flip(1)
+        return x * self.scale - self.shift
+
+    def inverse(self, y: Tensor) -> Tensor:
+        """The RGB [0, 1] image that this module maps to ``y``."""
+        x = (y + self.shift) / self.scale
+        return x.flip(1) if self.bgr else x
+
+
+ConvWeights = Mapping[str, tuple[Tensor, Tensor]]
+"""``{"conv1_1": (weight 64x3x3x3, bias 64), ...}``: the 16 conv layers of VGG19."""
+
+
+def depth_of(layers: Iterable[str]) -> int:
+    """Index in :data:`LAYER_NAMES` of the deepest of ``layers``."""
+    return max(LAYER_NAMES.index(resolve_layer(name)) for name in layers)
+
+
+class VGG19Features(nn.Module):
+    """VGG19 conv layers up to the deepest requested layer; frozen.
+
+    Args:
+        weights: conv weights and biases by name (see :data:`ConvWeights`).
+        preprocessing: the weights source's input convention.
+        layers: the layers whose activations :meth:`forward` returns.
+        pooling: ``"max"`` (as trained) or ``"avg"`` (Gatys et al., the seed report).
+    """
+
+    def __init__(self, weights: ConvWeights, preprocessing: Preprocessing, *,
+                 layers: Iterable[str], pooling: str = "max") -> None:
+        super().__init__()
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}")
+        self.outputs = tuple(dict.fromkeys(resolve_layer(n) for n in layers))
+        self.normalize = Normalize(preprocessing)
+        self.names = LAYER_NAMES[: depth_of(self.outputs) + 1]
+        self.body = nn.ModuleList(_make_layer(name, weights, pooling) for name in self.names)
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        """Activations ``{name: N x C x H' x W'}`` of an RGB [0, 1] batch ``x``."""
+        wanted = set(self.outputs)
+        out: dict[str, Tensor] = {}
+        x = self.normalize(x)
+        for name, layer in zip(self.names, self.body):
+            x = layer(x)
+            if name in wanted:
+                out[name] = x
+        return out
+
+
+def _make_layer(name: str, weights: ConvWeights, pooling: str) -> nn.Module:
+    if name.startswith("relu"):
+        # Not in-place: a relu output that is also requested must not alias the conv output.
+        return nn.ReLU(inplace=False)
+    if name.startswith("pool"):
+        return nn.AvgPool2d(2, 2) if pooling == "avg" else nn.MaxPool2d(2, 2)
+    weight, bias = weights[name]
+    conv = nn.Conv2d(weight.shape[1], weight.shape[0], kernel_size=3, padding=1)
+    conv.weight = nn.Parameter(weight.detach().float(), requires_grad=False)
+    conv.bias = nn.Parameter(bias.detach().float(), requires_grad=False)
+    return conv
+
+
+def pool_factor(layer: str) -> int:
+    """Spatial downsampling (1, 2, ... 16) of ``layer`` relative to the input."""
+    return 2 ** sum(1 for n in LAYER_NAMES[: LAYER_NAMES.index(resolve_layer(layer)) + 1]
+                    if n.startswith("pool"))
+
+
+def channels_of(layer: str) -> int:
+    """Number of channels of ``layer``'s activations."""
+    return CHANNELS[int(resolve_layer(layer)[4]) - 1]

@@ -1,0 +1,228 @@
+"""The command line: every flag used at least once, bad inputs, interruptions."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from estilo import cli
+from estilo.image import read_parameters
+
+FAST = ["--weights", "random", "--size", "48", "--iterations", "3", "--scales", "1", "-q",
+        "--style-layers", "1,3", "--content-layers", "3", "--device", "cpu"]
+
+# Every option of `estilo CONTENT STYLE`, with a value; all used together in one run below.
+EVERY_OPTION = [
+    "--size", "40x32", "--style-size", "48", "--upscale", "--content-layers", "relu2_1:2",
+    "--style-layers", "1:0.5,3", "--content-layer-weights", "3",
+    "--style-layer-weights", "1,2", "--content-weight", "2", "--style-weight", "1e4",
+    "--tv-weight", "0.1", "--feature-norm", "none", "--gram-norm", "hw", "--weights", "random",
+    "--pooling", "max", "--init", "content", "--noise-ratio", "0.8", "--seed", "5",
+    "--optimizer", "sgd", "--lr", "10", "--lr-schedule", "plateau", "--lr-patience", "2",
+    "--lr-factor", "0.5", "--lr-min", "0.001", "--iterations", "4", "--scales", "2",
+    "--start-size", "20", "--scale-iterations", "2", "--device", "cpu", "--save-every", "2",
+    "--overwrite", "--quiet",
+]
+OTHER_FLAGS = ["--debug", "--version", "--help", "-h", "-o", "--output", "-q", "--no-upscale"]
+
+
+def test_every_flag_is_exercised_by_these_tests():
+    parser = cli.build_parser()
+    flags = {s for a in parser._actions for s in a.option_strings}
+    used = set(EVERY_OPTION) | set(OTHER_FLAGS) | set(FAST)
+    assert flags - used == set()
+
+
+def test_every_option_reaches_the_embedded_parameters(content_path, style_path, tmp_path):
+    out = tmp_path / "every.png"
+    out.write_bytes(b"old")
+    assert cli.main([str(content_path), str(style_path), "-o", str(out), *EVERY_OPTION]) == 0
+    config = read_parameters(out)["config"]
+    assert config["size"] == [40, 32] and config["style_size"] == 48 and config["upscale"] is True
+    assert config["content_layers"] == ["relu2_1"] and config["content_layer_weights"] == [3.0]
+    assert config["style_layers"] == ["conv1_1", "conv2_1"] and config["style_layer_weights"] == [1.0, 2.0]
+    assert (config["content_weight"], config["style_weight"], config["tv_weight"]) == (2.0, 1e4, 0.1)
+    assert (config["feature_norm"], config["gram_norm"], config["pooling"]) == ("none", "hw", "max")
+    assert (config["init"], config["noise_ratio"], config["seed"]) == ("content", 0.8, 5)
+    assert (config["optimizer"], config["lr"], config["lr_schedule"]) == ("sgd", 10.0, "plateau")
+    assert (config["lr_patience"], config["lr_factor"], config["lr_min"]) == (2, 0.5, 0.001)
+    assert (config["iterations"], config["scales"], config["start_size"],
+            config["scale_iterations"]) == (4, 2, 20, 2)
+    with Image.open(out) as img:
+        assert img.size == (40, 32)
+
+
+def test_default_run_writes_png_with_parameters(content_path, style_path, tmp_path, capsys):
+    out = tmp_path / "sub" / "out.png"
+    assert cli.main([str(content_path), str(style_path), "--output", str(out), *FAST]) == 0
+    params = read_parameters(out)
+    assert params["weights"]["source"] == "random" and params["iterations_done"] == 3
+    assert params["inputs"]["styles"][0]["name"] == "style.png"
+    assert params["interrupted"] is False
+    assert "wrote" in capsys.readouterr().err
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0 and "estilo" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["-h"])
+    assert "--style-weight" in capsys.readouterr().out
+
+
+def _one_line_error(capsys, code, expected_code=2):
+    err = capsys.readouterr().err.strip()
+    assert code == expected_code, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize("case", ["missing", "not_image", "truncated", "tiny", "directory"])
+def test_bad_inputs_exit_2_with_one_line_and_no_file(case, content_path, style_path, tmp_path, capsys):
+    bad = tmp_path / f"{case}.png"
+    if case == "not_image":
+        bad.write_text("hello")
+    elif case == "truncated":
+        data = content_path.read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+    elif case == "tiny":
+        Image.new("RGB", (8, 8)).save(bad)
+    elif case == "directory":
+        bad.mkdir()
+    out = tmp_path / "out.png"
+    code = cli.main([str(bad), str(style_path), "-o", str(out), *FAST])
+    _one_line_error(capsys, code)
+    assert not out.exists()
+    code = cli.main([str(content_path), str(bad), "-o", str(out), *FAST])
+    _one_line_error(capsys, code)
+    assert not out.exists()
+
+
+def test_bad_options_exit_2(content_path, style_path, tmp_path, capsys):
+    out = tmp_path / "o.png"
+    for extra in (["--style-layers", "conv9_9"], ["--pooling", "min"], ["--size", "big"],
+                  ["--noise-ratio", "3"], ["--weights", "nonexistent.pth"], ["--device", "cuda:7"],
+                  ["--init", str(tmp_path / "nope.png")], ["--style-layer-weights", "a,b"]):
+        with pytest.raises(SystemExit) as info:
+            code = cli.main([str(content_path), str(style_path), "-o", str(out), *FAST, *extra])
+            raise SystemExit(code)
+        assert info.value.code == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_unknown_layer_message_lists_valid_names(content_path, style_path, tmp_path, capsys):
+    code = cli.main([str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), *FAST,
+                     "--content-layers", "conv4_9"])
+    err = _one_line_error(capsys, code)
+    assert "conv4_2" in err and "relu5_4" in err
+
+
+def test_existing_output_and_inputs_are_not_overwritten(content_path, style_path, tmp_path, capsys):
+    out = tmp_path / "exists.png"
+    out.write_bytes(b"keep me")
+    _one_line_error(capsys, cli.main([str(content_path), str(style_path), "-o", str(out), *FAST]))
+    assert out.read_bytes() == b"keep me"
+    before = content_path.read_bytes()
+    _one_line_error(capsys, cli.main([str(content_path), str(style_path), "-o", str(content_path),
+                                      "--overwrite", *FAST]))
+    assert content_path.read_bytes() == before
+
+
+def test_unwritable_output_folder(content_path, style_path, tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = cli.main([str(content_path), str(style_path), "-o", str(blocker / "out.png"), *FAST])
+    _one_line_error(capsys, code)
+    code = cli.main([str(content_path), str(style_path), "-o", str(tmp_path / "out.gifx"), *FAST])
+    _one_line_error(capsys, code)
+
+
+def test_ctrl_c_saves_the_current_image(content_path, style_path, tmp_path, monkeypatch, capsys):
+    from estilo.transfer import Job
+    real = Job.steps
+
+    def interrupted(self):
+        for step in real(self):
+            yield step
+            if step.iteration == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(Job, "steps", interrupted)
+    out = tmp_path / "int.png"
+    code = cli.main([str(content_path), str(style_path), "-o", str(out), *FAST[:-6],
+                     "--iterations", "50", "--device", "cpu"])
+    assert code == 130
+    params = read_parameters(out)
+    assert params["interrupted"] is True and params["iterations_done"] == 2
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_save_every_writes_intermediate_images(content_path, style_path, tmp_path, monkeypatch):
+    from estilo import cli as cli_module
+    seen = []
+    real = cli_module.save_image
+
+    def spy(img, path, **kw):
+        seen.append(kw["parameters"].get("partial", False))
+        return real(img, path, **kw)
+
+    monkeypatch.setattr(cli_module, "save_image", spy)
+    out = tmp_path / "se.png"
+    assert cli.main([str(content_path), str(style_path), "-o", str(out), *FAST, "--iterations", "5",
+                     "--save-every", "2"]) == 0
+    assert seen == [True, True, False]
+
+
+def test_internal_errors_are_one_line_unless_debug(content_path, style_path, tmp_path, monkeypatch,
+                                                   capsys):
+    from estilo.transfer import Job
+
+    def boom(self):
+        raise ZeroDivisionError("bug")
+        yield
+
+    monkeypatch.setattr(Job, "steps", boom)
+    argv = [str(content_path), str(style_path), "-o", str(tmp_path / "b.png"), *FAST]
+    err = _one_line_error(capsys, cli.main(argv), expected_code=1)
+    assert "internal error" in err and "--debug" in err
+    with pytest.raises(ZeroDivisionError):
+        cli.main([*argv, "--debug"])
+
+
+def _env():
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    return {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def test_sigterm_saves_and_exits_143(content_path, style_path, tmp_path):
+    out = tmp_path / "term.png"
+    argv = [sys.executable, "-m", "estilo", str(content_path), str(style_path), "-o", str(out),
+            "--weights", "random", "--size", "64", "--iterations", "100000", "--scales", "1",
+            "--device", "cpu", "--save-every", "1"]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=_env())
+    deadline = time.time() + 60
+    while not out.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    params = read_parameters(out)
+    assert params["interrupted"] is True and params["iterations_done"] >= 1
+    assert "Traceback" not in err
+
+
+def test_python_dash_m_and_console_script_usage(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "estilo", "missing.png", "x.png", "-o",
+                           str(tmp_path / "o.png")], capture_output=True, text=True, env=_env())
+    assert proc.returncode == 2
+    assert re.match(r"estilo: error: .*missing\.png", proc.stderr.strip())
+    assert len(proc.stderr.strip().splitlines()) == 1

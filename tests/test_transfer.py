@@ -1,0 +1,156 @@
+import pytest
+import torch
+
+import estilo
+from estilo import StyleConfig, Stylizer
+from estilo.transfer import NonFiniteError
+
+
+def _run(content, style, config):
+    return list(Stylizer().steps(content, style, config))
+
+
+def test_loss_falls_and_steps_are_numbered(content_path, style_path, tiny):
+    steps = _run(content_path, style_path, tiny.replace(iterations=12, init="noise"))
+    assert [s.iteration for s in steps] == list(range(1, 13))
+    assert all(s.total == 12 for s in steps)
+    assert steps[-1].loss < steps[0].loss
+    assert set(steps[0].terms) == {"content", "style", "tv"}
+    assert steps[-1].image.shape == (1, 3, 48, 64)
+    assert 0 <= float(steps[-1].image.min()) and float(steps[-1].image.max()) <= 1
+
+
+def test_same_seed_same_run_different_seed_different_run(content_path, style_path, tiny):
+    a = Stylizer().run(content_path, style_path, tiny)
+    b = Stylizer().run(content_path, style_path, tiny)
+    c = Stylizer().run(content_path, style_path, tiny.replace(seed=1))
+    assert torch.equal(a.tensor, b.tensor)
+    assert not torch.equal(a.tensor, c.tensor)
+
+
+def test_index_and_name_notation_give_the_same_run(content_path, style_path, tiny):
+    by_index = tiny.replace(style_layers="1,3,5", content_layers="5")
+    by_name = tiny.replace(style_layers="conv1_1,conv2_1,conv3_1", content_layers="conv3_1")
+    a = Stylizer().run(content_path, style_path, by_index)
+    b = Stylizer().run(content_path, style_path, by_name)
+    assert torch.equal(a.tensor, b.tensor)
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+
+
+def test_breaking_out_stops_the_run(content_path, style_path, tiny):
+    seen = []
+    for step in Stylizer().steps(content_path, style_path, tiny.replace(iterations=100)):
+        seen.append(step.iteration)
+        if step.iteration == 3:
+            break
+    assert seen == [1, 2, 3]
+
+
+@pytest.mark.parametrize("init", ["content", "noise", "content+noise", "style"])
+def test_initialisations(content_path, style_path, tiny, init):
+    first = next(iter(Stylizer().steps(content_path, style_path, tiny.replace(init=init, lr=1e-6,
+                                                                                 lr_schedule="constant"))))
+    image = first.image
+    from estilo.image import load_image, to_tensor
+    content = to_tensor(load_image(content_path))
+    diff = float((image - content).abs().mean())
+    if init == "content":
+        assert diff < 1e-3
+    else:
+        assert diff > 0.05
+
+
+def test_init_from_an_image_file(content_path, style_path, tiny, tmp_path):
+    from PIL import Image
+    init = tmp_path / "init.png"
+    Image.new("RGB", (32, 24), (255, 0, 0)).save(init)
+    first = next(iter(Stylizer().steps(content_path, style_path,
+                                       tiny.replace(init=str(init), lr=1e-6, lr_schedule="constant"))))
+    assert float(first.image[0, 0].mean()) > 0.99 and float(first.image[0, 2].mean()) < 0.01
+
+
+def test_multi_scale_levels_and_sizes(content_path, style_path, tiny):
+    config = tiny.replace(size=64, scales=2, start_size=32, scale_iterations=3, iterations=2)
+    steps = _run(content_path, style_path, config)
+    assert [s.level for s in steps] == [0, 0, 0, 1, 1]
+    assert steps[0].size == (32, 24) and steps[-1].size == (64, 48)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("schedule", ["constant", "adaptive", "plateau"])
+def test_every_optimizer_and_schedule_runs(content_path, style_path, tiny, optimizer, schedule):
+    steps = _run(content_path, style_path, tiny.replace(optimizer=optimizer, lr_schedule=schedule,
+                                                        iterations=4, init="noise"))
+    assert len(steps) == 4 and all(torch.isfinite(torch.tensor(s.loss)) for s in steps)
+
+
+def test_non_finite_step_goes_back_and_lowers_the_rate(content_path, style_path, tiny, monkeypatch):
+    from estilo import transfer
+    real = transfer._step
+    calls = {"n": 0}
+
+    def flaky(x, *args):
+        calls["n"] += 1
+        terms = real(x, *args)
+        if calls["n"] == 3:
+            with torch.no_grad():
+                x.fill_(float("nan"))
+            return {k: float("nan") for k in terms}
+        return terms
+
+    monkeypatch.setattr(transfer, "_step", flaky)
+    steps = _run(content_path, style_path, tiny.replace(iterations=5, lr_schedule="constant", lr=0.05))
+    assert len(steps) == 5
+    assert all(torch.isfinite(s.image).all() for s in steps)
+    assert steps[-1].lr == pytest.approx(0.005)
+
+
+def test_permanent_divergence_raises_with_the_last_good_image(content_path, style_path, tiny,
+                                                                monkeypatch):
+    from estilo import transfer
+    real = transfer._step
+    calls = {"n": 0}
+
+    def broken(x, *args):
+        calls["n"] += 1
+        terms = real(x, *args)
+        return terms if calls["n"] < 3 else {k: float("inf") for k in terms}
+
+    monkeypatch.setattr(transfer, "_step", broken)
+    with pytest.raises(NonFiniteError) as info:
+        _run(content_path, style_path, tiny.replace(iterations=20))
+    assert torch.isfinite(info.value.image).all()
+
+
+def test_stylize_returns_a_pil_image_and_parameters(content_path, style_path, tiny):
+    image = estilo.stylize(content_path, style_path, **{**tiny.to_dict(), "size": 48})
+    assert image.size == (48, 36) and image.mode == "RGB"
+    result = Stylizer().run(content_path, style_path, tiny)
+    p = result.parameters
+    assert p["config"]["weights"] == "random" and p["seed"] == 0
+    assert p["inputs"]["content"]["name"] == "content.png" and len(p["inputs"]["content"]["sha256"]) == 64
+    assert p["iterations_done"] == tiny.iterations and "torch" in p["versions"]
+
+
+def test_several_styles_are_accepted(content_path, style_path, tiny):
+    result = Stylizer().run(content_path, [style_path, style_path], tiny)
+    assert result.image.size == (64, 48)
+
+
+def test_content_smaller_than_size_is_not_upscaled(content_path, style_path, tiny):
+    result = Stylizer().run(content_path, style_path, tiny.replace(size=512))
+    assert result.image.size == (64, 48)
+    result = Stylizer().run(content_path, style_path, tiny.replace(size=96, upscale=True))
+    assert result.image.size == (96, 72)
+
+
+def test_exact_size(content_path, style_path, tiny):
+    assert Stylizer().run(content_path, style_path, tiny.replace(size=(40, 40))).image.size == (40, 40)
+
+
+def test_import_has_no_heavy_side_effects():
+    import subprocess
+    import sys
+    code = "import sys, estilo; print('gradio' in sys.modules, 'ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
