@@ -13,12 +13,13 @@ import os
 import random
 import struct
 import tempfile
+import warnings
 import zlib
 from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
@@ -166,7 +167,10 @@ def test_rgb_with_trns_chunk_is_composited(tmp_path: Path):
 def test_16_bit_png_with_trns_key_is_composited(tmp_path: Path):
     im = Image.new("I;16", (4, 4), 1000)  # key 1000 must not be compared after clipping to 255
     im.putpixel((0, 0), 50000)
-    path = write(tmp_path / "k.png", encode(im, "PNG", transparency=1000))
+    try:
+        path = write(tmp_path / "k.png", encode(im, "PNG", transparency=1000))
+    except OSError:  # Pillow < 10.2 cannot write this file
+        pytest.skip("this Pillow cannot write a 16-bit PNG with a tRNS key")
     out = load_image(path, background=(0, 0, 255))
     assert out.getpixel((1, 1)) == (0, 0, 255)
     assert close_to(pixel(out), (195, 195, 195), tol=1)
@@ -409,10 +413,12 @@ def test_any_bytes_load_or_raise_image_error(data: bytes):
 
 @functools.cache
 def _sample_files() -> list[bytes]:
-    noise = Image.frombytes("RGBA", (12, 10), random.Random(3).randbytes(12 * 10 * 4))
-    return [encode(noise.convert(mode), fmt) for fmt, mode in
-            [("PNG", "RGBA"), ("JPEG", "RGB"), ("GIF", "P"), ("WEBP", "RGBA"), ("TIFF", "RGB"),
-             ("BMP", "RGB"), ("PNG", "I;16"), ("TIFF", "CMYK")]]  # fmt: skip
+    rnd = random.Random(3)
+    noise = Image.frombytes("RGBA", (12, 10), rnd.randbytes(12 * 10 * 4))
+    files = [encode(noise.convert(mode), fmt) for fmt, mode in
+             [("PNG", "RGBA"), ("JPEG", "RGB"), ("GIF", "P"), ("WEBP", "RGBA"), ("TIFF", "RGB"),
+              ("BMP", "RGB"), ("TIFF", "CMYK")]]  # fmt: skip
+    return [*files, encode(Image.frombytes("I;16", (12, 10), rnd.randbytes(240)), "PNG")]
 
 
 @settings(max_examples=200, deadline=None)
@@ -430,9 +436,12 @@ def test_mutated_real_files_load_or_raise_image_error(data: st.DataObject):
 
 
 def _saveable(mode: str, fmt: str) -> bool:
+    """Whether this Pillow saves ``mode`` as ``fmt`` cleanly (a deprecation warning counts as no)."""
     try:
-        encode(Image.new(mode, (2, 2)), fmt)
-    except (OSError, ValueError, KeyError, TypeError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            encode(Image.new(mode, (2, 2)), fmt)
+    except (OSError, ValueError, KeyError, TypeError, Warning):
         return False
     return True
 
@@ -451,8 +460,19 @@ def test_random_images_of_every_mode_and_format_load(
     mode, fmt = combo
     size = len(Image.new(mode, (width, height)).tobytes())
     im = Image.frombytes(mode, (width, height), rnd.randbytes(size))
-    out = load_image(encode(im, fmt))
+    data = encode(im, fmt)
+    assume(_pillow_reads(data))  # old Pillows write some files they cannot read (odd YCbCr TIFF)
+    out = load_image(data)
     assert out.mode == "RGB" and out.size == (width, height)
+
+
+def _pillow_reads(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except OSError:
+        return False
+    return True
 
 
 def test_saveable_combinations_cover_every_format():

@@ -31,7 +31,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeGuard, cast
 
 import torch
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
@@ -262,7 +262,8 @@ def _detect_format(fp: IO[bytes]) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. deprecation notices of formats we refuse
             with Image.open(fp, formats=_detect_formats()) as im:
-                return im.format
+                fmt: str | None = im.format
+                return fmt
     except Exception:  # noqa: BLE001 -- only used to word a message; anything may fail here
         return None
 
@@ -308,11 +309,11 @@ def _split_alpha(im: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return im, None
 
 
-def _key_alpha(im: Image.Image, key: object) -> Image.Image:
+def _key_alpha(im: Image.Image, key: int) -> Image.Image:
     """Alpha from a tRNS colour key: 0 where a pixel equals ``key``, else 255."""
     if im.mode.startswith("I"):  # Pillow would compare 16/32-bit keys after clipping to 8 bits
         values = torch.frombuffer(bytearray(im.convert("I").tobytes()), dtype=torch.int32)
-        mask = (values != int(key)).to(torch.uint8) * 255  # type: ignore[call-overload]
+        mask = (values != int(key)).to(torch.uint8) * 255
         return Image.frombytes("L", im.size, _tensor_bytes(mask))
     return im.convert("RGBA").getchannel("A")
 
@@ -337,7 +338,7 @@ def _to_8bit(im: Image.Image, name: str) -> Image.Image:
     if im.mode.startswith("I;16"):
         scale = 1 / 257
     elif im.mode in ("I", "F"):
-        high = im.getextrema()[1]
+        high = cast(tuple[float, float], im.getextrema())[1]
         if im.mode == "F":
             scale = 255.0 if high <= 1.0 else 1.0  # F above 1.0 is taken as 0..255 and clipped
         else:
@@ -449,7 +450,7 @@ def _target_size(size: tuple[int, int], target: int | tuple[int, int] | None) ->
     raise ValueError(f"size must be a positive int or (width, height), not {target!r}")
 
 
-def _positive_int(value: object) -> bool:
+def _positive_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
@@ -463,9 +464,10 @@ def resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     Returns:
         The resized image, or ``img`` itself if it already has that size.
     """
-    if img.size == tuple(size):
+    width, height = size
+    if img.size == (width, height):
         return img
-    return img.resize(tuple(size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return img.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
