@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from estilo import cli
-from estilo.image import read_parameters
+from estilo.output import read_parameters
 
 FAST = ["--weights", "random", "--size", "48", "--iterations", "3", "--scales", "1", "-q",
         "--style-layers", "1,3", "--content-layers", "3", "--device", "cpu"]

@@ -4,8 +4,9 @@ Importing estilo has no side effects and imports neither gradio nor ray.
 """
 
 from .config import ConfigError, StyleConfig
-from .image import ImageError, OutputError, load_image, save_image
+from .image import ImageError, load_image
 from .metadata import version as _version
+from .output import OutputError, read_parameters, save_image
 from .transfer import Result, Step, Stylizer, stylize
 from .weights import WeightsError
 
@@ -22,6 +23,7 @@ __all__ = [
     "WeightsError",
     "__version__",
     "load_image",
+    "read_parameters",
     "save_image",
     "stylize",
 ]

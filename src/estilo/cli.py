@@ -21,8 +21,9 @@ from typing import Any, NoReturn, get_args
 
 from .config import FIELDS, INITS, ConfigError, StyleConfig
 from .devices import DeviceError
-from .image import ImageError, OutputError, check_output_path, parse_size, save_image, to_pil
+from .image import ImageError, parse_size, to_pil
 from .metadata import version
+from .output import OutputError, check_output_path, save_image
 from .transfer import Job, NonFiniteError, Step, Stylizer
 from .vgg import LayerError
 from .weights import WeightsError

@@ -1,4 +1,4 @@
-"""Image I/O for estilo: the one place where files and PIL images become tensors and back.
+"""Image input for estilo: the one place where files and PIL images become tensors and back.
 
 Conventions:
 
@@ -6,14 +6,15 @@ Conventions:
   any model work starts, and returns an 8-bit sRGB ``RGB`` PIL image with an empty ``info``
   (no EXIF, ICC profile or transparency carried over). Every coercion (animated input, CMYK,
   16-bit, broken profile) is logged as a warning on this module's logger.
-* Every input problem raises :class:`ImageError`, every output-path problem
-  :class:`OutputError`. Both are ``ValueError`` subclasses whose text is one line that names
-  the path (``repr``) and says what to do.
+* Every input problem raises :class:`ImageError`, a ``ValueError`` whose text is one line
+  that names the path (``repr``) and says what to do.
 * Tensors are float32 RGB in ``[0, 1]``, shape ``1x3xHxW`` (NCHW); sizes are ``(width, height)``
   as in Pillow.
 * Pillow's global settings (``Image.MAX_IMAGE_PIXELS``, ``ImageFile.LOAD_TRUNCATED_IMAGES``)
   are never changed; our own pixel limit is checked from the header before decoding.
-* Outputs are written atomically (temporary file in the target folder, fsync, ``os.replace``).
+
+Writing files (output paths, atomic saves, embedded parameters) lives in :mod:`estilo.output`;
+its public names are re-exported here for code written before the split.
 """
 
 from __future__ import annotations
@@ -21,42 +22,29 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import json
 import logging
 import os
 import re
-import secrets
 import struct
-import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, TypeGuard, cast
+from typing import IO, TypeGuard, cast
 
 import torch
-from PIL import Image, ImageCms, ImageOps, PngImagePlugin
+from PIL import Image, ImageCms, ImageOps
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS: int = 50_000_000  # our own decode limit, checked from the header
 MIN_SIDE: int = 32  # minimum working short side in px for VGG19
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
-WRITABLE_SUFFIXES = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-}
 
 Source = str | os.PathLike[str] | Image.Image | bytes
 
 _HEAD_BYTES = 1024  # enough to sniff HEIC/SVG/PDF/EPS signatures
 _HEIF_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"hevc", b"avif"}
 _NEVER_OPEN = {"EPS", "PDF"}  # EPS runs Ghostscript (Pillow security.rst E-2)
-_ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 _CONVERT_HINT = f"allowed formats: {', '.join(ALLOWED_FORMATS)}; convert it to PNG or JPEG"
 _REEXPORT = "re-export it as an 8-bit PNG or JPEG"
 _CONVERT_ERRORS = (
@@ -67,10 +55,6 @@ _CONVERT_ERRORS = (
 
 class ImageError(ValueError):
     """An input image is missing, unreadable, unsupported, corrupt, too large or too small."""
-
-
-class OutputError(ValueError):
-    """An output path cannot be written (bad extension, exists, same as input, not writable)."""
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -109,7 +93,7 @@ def load_image(
             out = _composite(_colour_to_rgb(colour, name), alpha, background)
         except _CONVERT_ERRORS as exc:
             raise ImageError(
-                f"cannot convert {name} to RGB ({_describe(exc)}); {_REEXPORT}"
+                f"cannot convert {name} to RGB ({describe_error(exc)}); {_REEXPORT}"
             ) from exc
     out.info = {}
     return out
@@ -134,7 +118,7 @@ def load_alpha(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
             alpha = _split_alpha(im)[1]
         except _CONVERT_ERRORS as exc:
             raise ImageError(
-                f"cannot read the alpha of {name} ({_describe(exc)}); {_REEXPORT}"
+                f"cannot read the alpha of {name} ({describe_error(exc)}); {_REEXPORT}"
             ) from exc
     if alpha is None or alpha.getextrema()[0] == 255:
         return None
@@ -176,7 +160,9 @@ def _decode(source: Source, max_pixels: int) -> tuple[Image.Image, str]:
             fh.seek(0)
             return _decode_stream(fh, name, max_pixels), name
     except OSError as exc:
-        raise ImageError(f"cannot read {name} ({_describe(exc)}); check its permissions") from exc
+        raise ImageError(
+            f"cannot read {name} ({describe_error(exc)}); check its permissions"
+        ) from exc
 
 
 def _check_input_file(path: Path, name: str) -> None:
@@ -241,7 +227,9 @@ def _open(fp: IO[bytes], name: str) -> Image.Image:
     try:
         return Image.open(fp, formats=list(ALLOWED_FORMATS))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"image too large: {name} ({_describe(exc)}); downscale it first") from exc
+        raise ImageError(
+            f"image too large: {name} ({describe_error(exc)}); downscale it first"
+        ) from exc
     except Exception as exc:  # Pillow plugins raise a wide, undocumented set of exceptions
         fp.seek(0)
         detected = _detect_format(fp)
@@ -275,16 +263,16 @@ def _finish(im: Image.Image, name: str) -> Image.Image:
     except Exception as exc:  # Pillow plugins raise a wide, undocumented set of exceptions
         if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
             raise ImageError(
-                f"image too large: {name} ({_describe(exc)}); downscale it first"
+                f"image too large: {name} ({describe_error(exc)}); downscale it first"
             ) from exc
         raise ImageError(
-            f"truncated or corrupt image: {name} ({_describe(exc)}); "
+            f"truncated or corrupt image: {name} ({describe_error(exc)}); "
             "re-export or re-download the file"
         ) from exc
     try:
         return ImageOps.exif_transpose(im)
     except Exception as exc:  # noqa: BLE001 -- malformed EXIF must not make a valid image unusable
-        logger.warning("%s: ignoring unreadable EXIF orientation (%s)", name, _describe(exc))
+        logger.warning("%s: ignoring unreadable EXIF orientation (%s)", name, describe_error(exc))
         return im.copy()
 
 
@@ -356,14 +344,14 @@ def _icc_to_srgb(im: Image.Image, icc: bytes, name: str) -> Image.Image | None:
     """Convert through the embedded profile to sRGB; None (and a warning) if it is unusable."""
     try:
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(im, src, _srgb_profile(), outputMode="RGB")
+        return ImageCms.profileToProfile(im, src, srgb_profile(), outputMode="RGB")
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
-        logger.warning("%s: ignoring a broken colour profile (%s)", name, _describe(exc))
+        logger.warning("%s: ignoring a broken colour profile (%s)", name, describe_error(exc))
         return None
 
 
 @functools.cache
-def _srgb_profile() -> ImageCms.ImageCmsProfile:
+def srgb_profile() -> ImageCms.ImageCmsProfile:
     """The sRGB profile, built once on first use (not at import)."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
@@ -387,8 +375,8 @@ def _check_background(background: tuple[int, int, int]) -> None:
         raise ValueError(f"background must be three integers in 0..255, not {background!r}")
 
 
-def _describe(exc: BaseException) -> str:
-    """``Type: message`` on one line."""
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` on one line (for error messages and logs)."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -523,227 +511,15 @@ def parse_size(text: str) -> int | tuple[int, int]:
     return values[0] if len(values) == 1 else (values[0], values[1])
 
 
-# --- output ----------------------------------------------------------------------------------
-
-
-def check_output_path(
-    path: str | os.PathLike[str],
-    *,
-    overwrite: bool = False,
-    inputs: Iterable[str | os.PathLike[str]] = (),
-    mkdir: bool = True,
-) -> Path:
-    """Validate an output path before any computation.
-
-    Args:
-        path: Where the result will be saved (``~`` expanded).
-        overwrite: Allow replacing an existing file (never an input).
-        inputs: Input paths the output must not resolve to.
-        mkdir: Create missing parent folders; otherwise a missing folder is an error.
-
-    Returns:
-        The resolved output path.
-
-    Raises:
-        OutputError: Bad extension, same file as an input, existing file without
-            ``overwrite``, a directory, or a folder that is missing or not writable.
-    """
-    target = Path(path).expanduser()
-    _output_format(target)
-    try:
-        resolved = target.resolve()
-    except (OSError, RuntimeError) as exc:  # e.g. a symlink loop
-        raise OutputError(f"cannot resolve output path {str(target)!r} ({_describe(exc)})") from exc
-    for item in inputs:
-        if _same_file(resolved, Path(item).expanduser()):
-            raise OutputError(
-                f"output {str(target)!r} is the same file as the input {str(item)!r}; choose "
-                "another output path (--overwrite never replaces an input)"
-            )
-    if resolved.is_dir():
-        raise OutputError(f"output {str(target)!r} is a directory; give a file name")
-    if resolved.exists() and not overwrite:
-        raise OutputError(f"output {str(target)!r} already exists; use --overwrite to replace it")
-    _ensure_folder(resolved.parent, mkdir)
-    return resolved
-
-
-def _output_format(target: Path) -> str:
-    """The Pillow format for ``target``'s suffix, or an OutputError listing the allowed ones."""
-    fmt = WRITABLE_SUFFIXES.get(target.suffix.lower())
-    if fmt is None:
-        allowed = ", ".join(WRITABLE_SUFFIXES)
-        raise OutputError(
-            f"cannot write {str(target)!r}: unsupported extension {target.suffix!r}; "
-            f"use one of {allowed}"
-        )
-    return fmt
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """True if both paths name one file (hard links and symlinks included)."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
-
-
-def _ensure_folder(folder: Path, mkdir: bool) -> None:
-    """Create ``folder`` if allowed and prove it is writable with a temporary file."""
-    name = repr(str(folder))
-    if not folder.is_dir():
-        if not mkdir:
-            raise OutputError(f"output folder {name} does not exist; create it first")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder {name} ({_describe(exc)})") from exc
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".estilo-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputError(
-            f"output folder {name} is not writable ({_describe(exc)}); choose another folder"
-        ) from exc
-
-
-def save_image(
-    img: Image.Image,
-    path: str | os.PathLike[str],
-    *,
-    parameters: dict[str, Any] | None = None,
-    alpha: Image.Image | None = None,
-) -> Path:
-    """Save atomically, in the format given by the suffix, with an sRGB profile and no EXIF.
-
-    PNG stores ``parameters`` as sorted JSON in an iTXt chunk ``parameters``; JPEG uses
-    quality 95 without chroma subsampling; WEBP uses quality 95. If writing fails with an
-    ``OSError`` (disk full, permissions), the same name in ``tempfile.gettempdir()`` is tried
-    (with a numeric suffix if taken), a warning is logged, and that path is returned.
-
-    Args:
-        img: The image (converted to RGB).
-        path: Destination; its parent folder should exist (see :func:`check_output_path`).
-        parameters: Settings to store as JSON (PNG only); values JSON cannot encode are
-            stored as their ``str()``.
-        alpha: Optional ``L`` alpha, resized to ``img.size``; makes PNG/WEBP/TIFF output RGBA
-            and is ignored with a warning for other formats.
-
-    Returns:
-        The path actually written (the fallback path if the target failed).
-
-    Raises:
-        OutputError: Bad extension, or both the target and the fallback failed.
-    """
-    target = Path(path).expanduser()
-    fmt = _output_format(target)
-    out = _prepare_output(img, alpha, fmt)
-    options = _save_options(fmt, parameters)
-    try:
-        return _atomic_save(out, target, fmt, options)
-    except OSError as first:
-        return _save_fallback(out, target, fmt, options, first)
-
-
-def _save_fallback(
-    img: Image.Image, target: Path, fmt: str, options: dict[str, Any], first: OSError
-) -> Path:
-    """Save to the temp folder after ``first`` failed; OutputError naming both if this fails."""
-    fallback = _fallback_path(target)
-    try:
-        written = _atomic_save(img, fallback, fmt, options)
-    except OSError as second:
-        raise OutputError(
-            f"could not save {str(target)!r} ({_describe(first)}) nor the fallback "
-            f"{str(fallback)!r} ({_describe(second)}); free disk space or choose another path"
-        ) from second
-    logger.warning(
-        "could not save %r (%s); saved to %r instead", str(target), _describe(first), str(written)
-    )
-    return written
-
-
-def _prepare_output(img: Image.Image, alpha: Image.Image | None, fmt: str) -> Image.Image:
-    """An RGB (or RGBA, with ``alpha``) copy with an empty ``info`` (so no EXIF is written)."""
-    out = img.convert("RGB")
-    if alpha is not None and fmt not in _ALPHA_FORMATS:
-        logger.warning("%s cannot store transparency: alpha ignored", fmt)
-    elif alpha is not None:
-        out.putalpha(resize(alpha.convert("L"), out.size))
-    out.info = {}
-    return out
-
-
-def _save_options(fmt: str, parameters: dict[str, Any] | None) -> dict[str, Any]:
-    """Pillow ``save`` keyword arguments for ``fmt``."""
-    icc = {"icc_profile": _srgb_profile().tobytes()}
-    if fmt == "PNG":
-        info = PngImagePlugin.PngInfo()
-        if parameters is not None:
-            info.add_itxt("parameters", json.dumps(parameters, sort_keys=True, default=str))
-        return {**icc, "pnginfo": info}
-    if fmt == "JPEG":
-        return {**icc, "quality": 95, "subsampling": 0}
-    if fmt == "WEBP":
-        return {**icc, "quality": 95}
-    if fmt == "TIFF":
-        return {**icc, "compression": "tiff_deflate"}
-    return {}
-
-
-def _atomic_save(img: Image.Image, target: Path, fmt: str, options: dict[str, Any]) -> Path:
-    """Write to a temporary file next to ``target``, fsync, then ``os.replace``."""
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 (not mkstemp's 0o600) so the final file gets the user's umask.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format=fmt, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    return target.resolve()
-
-
-def _fallback_path(target: Path) -> Path:
-    """``target``'s name in the temp folder, made unique if taken."""
-    folder = Path(tempfile.gettempdir())
-    candidate = folder / target.name
-    counter = 1
-    while candidate.exists():
-        candidate = folder / f"{target.stem}-{counter}{target.suffix}"
-        counter += 1
-    return candidate
-
-
-def read_parameters(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Read the settings stored by :func:`save_image` in a PNG.
-
-    Returns:
-        The ``parameters`` JSON object, or None if the file has none (or is not such a PNG).
-
-    Raises:
-        ImageError: If the file is missing or unreadable.
-    """
-    file = Path(path).expanduser()
-    try:
-        with Image.open(file, formats=["PNG"]) as im:
-            raw = im.info.get("parameters")
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        raise ImageError(f"cannot read {str(file)!r} ({_describe(exc)}); check the path") from exc
-    except Exception:  # noqa: BLE001 -- not a PNG, or corrupt: there are no parameters to read
-        return None
-    try:
-        value = json.loads(raw) if isinstance(raw, str) else None
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
-
+# Re-exported for code written before the split; estilo.output imports from this module, so
+# this import stays at the end, after every name output.py needs is defined.
+from .output import (
+    WRITABLE_SUFFIXES,
+    OutputError,
+    check_output_path,
+    read_parameters,
+    save_image,
+)
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -753,12 +529,14 @@ __all__ = [
     "ImageError",
     "OutputError",
     "check_output_path",
+    "describe_error",
     "load_alpha",
     "load_image",
     "parse_size",
     "read_parameters",
     "resize",
     "save_image",
+    "srgb_profile",
     "to_pil",
     "to_tensor",
     "working_size",
