@@ -27,9 +27,10 @@ EVERY_OPTION = [
     "--optimizer", "sgd", "--lr", "10", "--lr-schedule", "plateau", "--lr-patience", "2",
     "--lr-factor", "0.5", "--lr-min", "0.001", "--iterations", "4", "--scales", "2",
     "--start-size", "20", "--scale-iterations", "2", "--device", "cpu", "--save-every", "2",
-    "--overwrite", "--quiet",
+    "--overwrite", "--quiet", "--background", "#102030",
 ]
-OTHER_FLAGS = ["--debug", "--version", "--help", "-h", "-o", "--output", "-q", "--no-upscale"]
+OTHER_FLAGS = ["--debug", "--version", "--help", "-h", "-o", "--output", "-q", "--no-upscale",
+               "--no-mkdir"]
 
 
 def test_every_flag_is_exercised_by_these_tests():
@@ -45,6 +46,7 @@ def test_every_option_reaches_the_embedded_parameters(content_path, style_path, 
     assert cli.main([str(content_path), str(style_path), "-o", str(out), *EVERY_OPTION]) == 0
     config = read_parameters(out)["config"]
     assert config["size"] == [40, 32] and config["style_size"] == 48 and config["upscale"] is True
+    assert config["background"] == "#102030"
     assert config["content_layers"] == ["relu2_1"] and config["content_layer_weights"] == [3.0]
     assert config["style_layers"] == ["conv1_1", "conv2_1"] and config["style_layer_weights"] == [1.0, 2.0]
     assert (config["content_weight"], config["style_weight"], config["tv_weight"]) == (2.0, 1e4, 0.1)
@@ -144,6 +146,13 @@ def test_unwritable_output_folder(content_path, style_path, tmp_path, capsys, mo
     _one_line_error(capsys, code)
     code = cli.main([str(content_path), str(style_path), "-o", str(tmp_path / "out.gifx"), *FAST])
     _one_line_error(capsys, code)
+
+
+def test_no_mkdir_refuses_a_missing_output_folder(content_path, style_path, tmp_path, capsys):
+    out = tmp_path / "missing" / "o.png"
+    err = _one_line_error(capsys, cli.main([str(content_path), str(style_path), "-o", str(out),
+                                            "--no-mkdir", *FAST]))
+    assert "does not exist" in err and not out.parent.exists()
 
 
 def test_ctrl_c_saves_the_current_image(content_path, style_path, tmp_path, monkeypatch, capsys):

@@ -68,3 +68,15 @@ def test_every_config_field_is_a_cli_option_with_the_same_default():
 def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         StyleConfig().size = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("good", ["white", "black", "#102030", "#fff", "rgb(1, 2, 3)"])
+def test_background_accepts_opaque_colours(good):
+    assert StyleConfig(background=good).background == good
+
+
+@pytest.mark.parametrize("bad", ["nocolour", "#12345", "#ff000080", ""])
+def test_background_refuses_other_values_in_one_line(bad):
+    with pytest.raises(ConfigError, match="background") as info:
+        StyleConfig(background=bad)
+    assert "\n" not in str(info.value) and "#rrggbb" in str(info.value)

@@ -38,6 +38,8 @@ HELP = {
     "size": "output long side in px, or WxH (default %(default)s)",
     "style_size": "style image long side in px at the output scale (default: as --size)",
     "upscale": "allow an output larger than the content image",
+    "background": "colour that transparent parts of the inputs are put on: a name or #rrggbb "
+                  "(default %(default)s)",
     "content_layers": "content layers: names (conv4_2, relu4_2) or seed indices (10), "
                       "optionally name:weight (default %(default)s)",
     "style_layers": "style layers, same syntax (default %(default)s)",
@@ -135,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("style", nargs="+", help="style image(s) (the painting)")
     parser.add_argument("-o", "--output", default="out.png", help="output image (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--no-mkdir", dest="mkdir", action="store_false",
+                        help="fail if the output folder does not exist (default: create it)")
     parser.add_argument("--save-every", type=int, default=0, metavar="N",
                         help="also save the current image every N iterations")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -195,26 +199,42 @@ def stylize_command(args: argparse.Namespace) -> int:
     """``estilo CONTENT STYLE -o OUT``: check everything, run with a progress bar, save."""
     config = config_from_args(args)
     output = check_output_path(args.output, overwrite=args.overwrite,
-                               inputs=[args.content, *args.style])
+                               inputs=[args.content, *args.style], mkdir=args.mkdir)
     job = Stylizer().job(args.content, args.style, config)
+    return run_and_save(job, output, save_every=args.save_every, quiet=args.quiet)
+
+
+def run_and_save(job: Job, output: Path, *, save_every: int = 0, quiet: bool = False) -> int:
+    """Run a prepared job under a progress bar, save its last image; return the exit status.
+
+    A save that had to go to the fallback path (disk full, permissions) is reported with
+    both paths and gives exit status 1 (unless the run was interrupted: then 130/143).
+    """
     job.weights()  # fail on missing weights before the progress bar starts
-    last, status = run_with_progress(job, output, save_every=args.save_every, quiet=args.quiet)
+    last, status = run_with_progress(job, output, save_every=save_every, quiet=quiet)
     if last is None:
         print("estilo: stopped before the first iteration; nothing saved", file=sys.stderr)
         return status or 1
     saved = save_image(to_pil(last.image), output,
                        parameters=job.parameters(last, interrupted=status != 0))
-    print(f"estilo: wrote {saved} ({last.iteration}/{last.total} iterations, "
-          f"{last.elapsed:.1f} s)", file=sys.stderr)
+    done = f"{last.iteration}/{last.total} iterations, {last.elapsed:.1f} s"
+    if saved != output:  # output.py has logged why
+        print(f"estilo: wrote {saved} instead of {output} ({done})", file=sys.stderr)
+        return status or 1
+    print(f"estilo: wrote {saved} ({done})", file=sys.stderr)
     return status
 
 
 def run_with_progress(job: Job, output: Path, *, save_every: int = 0,
                       quiet: bool = False) -> tuple[Step | None, int]:
-    """Drain ``job.steps()`` under a tqdm bar; return the last step and the exit status."""
+    """Drain ``job.steps()`` under a tqdm bar; return the last step and the exit status.
+
+    Intermediate saves that had to go to a fallback path keep overwriting that one file.
+    """
     from tqdm import tqdm
 
     last: Step | None = None
+    target = output
     bar = tqdm(total=None, disable=quiet, unit="it", dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 10.0)
     status = 0
@@ -223,17 +243,21 @@ def run_with_progress(job: Job, output: Path, *, save_every: int = 0,
             for last in job.steps():
                 _show(bar, last)
                 if save_every and last.iteration % save_every == 0 and last.iteration < last.total:
-                    save_image(to_pil(last.image), output, parameters=job.parameters(last, partial=True))
+                    target = save_image(to_pil(last.image), target,
+                                        parameters=job.parameters(last, partial=True))
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
     except Terminated:
         status = EXIT_TERMINATED
     except NonFiniteError as e:
-        print(f"estilo: error: {e}", file=sys.stderr)
         status = 1
+        if last is not None:  # its live image is the diverged one: keep the last good one
+            last = dataclasses.replace(last, image=e.image)
+        print(f"estilo: error: {e}; saving the last good image (iteration "
+              f"{last.iteration if last else 0})", file=sys.stderr)
     finally:
         bar.close()
-    if status:
+    if status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
         print(f"estilo: interrupted at iteration {last.iteration if last else 0}; "
               "saving the current image", file=sys.stderr)
     return last, status

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from .image import parse_colour
 from .optim import OPTIMIZERS, PIXEL_SCALE, SCHEDULES, default_lr
 from .vgg import parse_layers
 
@@ -36,6 +37,7 @@ class StyleConfig:
     size: int | tuple[int, int] = 512
     style_size: int | None = None     # style image's long side at the final scale; None: as size
     upscale: bool = False             # allow a working size larger than the content image
+    background: str = "white"         # colour transparent input pixels are composited onto
     # Layers: names (conv4_2, relu4_2, pool4) or the seed's conv indices (1-16).
     content_layers: tuple[str, ...] = ("conv4_2",)
     style_layers: tuple[str, ...] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -144,6 +146,10 @@ def validate(config: StyleConfig) -> None:
                               f"{len(getattr(config, f'{kind}_layers'))} {kind} layers")
     if not config.init:
         raise ConfigError(f"init must be one of {', '.join(INITS)} or an image path")
+    try:
+        parse_colour(config.background)
+    except ValueError as e:
+        raise ConfigError(f"background: {e}") from None
 
 
 def _check_size(size: Any, name: str) -> None:

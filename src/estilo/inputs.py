@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from .config import INITS, ConfigError, StyleConfig
-from .image import ImageError, load_image, working_size
+from .image import ImageError, load_image, parse_colour, working_size
 
 ImageInput = str | os.PathLike[str] | Image.Image
 StyleInput = ImageInput | Sequence[ImageInput]
@@ -22,14 +22,19 @@ StyleInput = ImageInput | Sequence[ImageInput]
 
 @dataclass(frozen=True)
 class Source:
-    """One decoded input image and where it came from (for the embedded parameters)."""
+    """One decoded input image and where it came from (for the embedded parameters).
+
+    ``path`` is the absolute path of a file input (None for an in-memory image), so that
+    ``estilo resume`` can find the inputs again; ``sha256`` is of the file's bytes.
+    """
 
     image: Image.Image
     name: str
     sha256: str
+    path: str | None = None
 
-    def describe(self) -> dict[str, str]:
-        return {"name": self.name, "sha256": self.sha256}
+    def describe(self) -> dict[str, str | None]:
+        return {"name": self.name, "sha256": self.sha256, "path": self.path}
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,12 @@ def prepare(content: ImageInput, style: StyleInput, config: StyleConfig) -> Inpu
         ImageError: an input cannot be used (missing, not an image, too small ...).
         ConfigError: no style image was given.
     """
-    content_src = _source(content)
-    styles = tuple(_source(s) for s in _as_list(style))
+    background = parse_colour(config.background)
+    content_src = _source(content, background)
+    styles = tuple(_source(s, background) for s in _as_list(style))
     if not styles:
         raise ConfigError("give at least one style image")
-    init = None if config.init in INITS else _source(config.init)
+    init = None if config.init in INITS else _source(config.init, background)
     size = working_size(content_src.image.size, config.size, allow_upscale=config.upscale)
     for s in styles:
         working_size(s.image.size, None)  # the style must be usable at its own size
@@ -66,14 +72,14 @@ def _as_list(style: StyleInput) -> list[ImageInput]:
     return list(style)
 
 
-def _source(item: ImageInput) -> Source:
+def _source(item: ImageInput, background: tuple[int, int, int]) -> Source:
     if isinstance(item, Image.Image):
-        image = load_image(item)
+        image = load_image(item, background=background)
         return Source(image, "<image>", hashlib.sha256(image.tobytes()).hexdigest())
     path = Path(item).expanduser()
-    image = load_image(path)
+    image = load_image(path, background=background)
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as e:
         raise ImageError(f"cannot read {str(path)!r}: {e.strerror}") from None
-    return Source(image, path.name, digest)
+    return Source(image, path.name, digest, str(path.resolve()))
