@@ -1,0 +1,194 @@
+"""``estilo resume OUT.png``: continue a run from an image estilo saved, with its parameters.
+
+Every PNG estilo writes embeds its parameters (see :mod:`estilo.metadata`): the options, the
+inputs (name, absolute path, sha256) and ``iterations_done`` / ``iterations_total``. Resuming
+finds the inputs again (checking that they did not change), starts from the saved image
+(``init`` = that PNG) and runs the iterations that were left, at the output size:
+
+* stopped during the last (output-size) level: ``iterations_total - iterations_done``;
+* stopped during a coarser level: the whole last level (``config.iterations``); the rest of
+  the coarse levels is not made up (the saved image is upsampled instead);
+* ``--iterations N`` (or ``iterations=``) overrides both, also to continue a finished run.
+
+The new image records ``iterations_done`` counted from the start of the first run and
+``resumed_from`` (the file and its count when resumed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import metadata
+from .config import ConfigError, StyleConfig
+from .image import ImageError
+from .output import check_output_path, read_parameters
+from .transfer import Job, Step, Stylizer
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass
+class ResumedJob(Job):
+    """A :class:`~estilo.transfer.Job` that continues an earlier run saved at ``saved``."""
+
+    saved: str = ""
+    done_before: int = 0
+
+    def parameters(self, last: Step | None, **extra: Any) -> dict[str, Any]:
+        """The parameters of :class:`Job`, with iterations counted from the first run."""
+        params = super().parameters(last, **extra)
+        params["iterations_done"] = self.done_before + (last.iteration if last else 0)
+        params["iterations_total"] = self.done_before + (last.total if last else
+                                                         self.config.iterations)
+        params["resumed_from"] = {"path": self.saved, "iterations_done": self.done_before}
+        return params
+
+
+def resume_job(saved: PathLike, *, iterations: int | None = None,
+               content: PathLike | None = None, styles: Sequence[PathLike] | None = None,
+               verify: bool = True, device: str | None = None,
+               stylizer: Stylizer | None = None) -> ResumedJob:
+    """Prepare the continuation of the run that wrote ``saved`` (nothing is computed yet).
+
+    Args:
+        saved: A PNG written by estilo (final, intermediate or interrupted).
+        iterations: Iterations to run; None: those left (see the module docstring).
+        content: The content image, if it is no longer at its recorded path.
+        styles: The style images (all of them, in order), if they moved.
+        verify: Refuse inputs whose sha256 differs from the recorded one.
+        device: Run on this device instead of the recorded one.
+        stylizer: Reuse its loaded networks.
+
+    Raises:
+        ImageError: ``saved`` has no parameters, or an input is missing or changed.
+        ConfigError: Nothing is left to do, or the number of styles does not match.
+    """
+    path = Path(saved).expanduser().resolve()
+    params = _parameters(path)
+    config, done = _resumed_config(params, path, iterations, device)
+    recorded = params["inputs"]
+    content_path = _find_input(recorded["content"], content, verify, "content", "--content")
+    style_paths = _find_styles(recorded["styles"], styles, verify)
+    job = (stylizer or Stylizer()).job(content_path, style_paths, config)
+    return ResumedJob(job.stylizer, job.inputs, job.config, saved=str(path), done_before=done)
+
+
+def _parameters(path: Path) -> dict[str, Any]:
+    """The embedded parameters of ``path``, checked to be estilo's."""
+    params = read_parameters(path)
+    if params is None or params.get("format") != metadata.FORMAT:
+        raise ImageError(f"{str(path)!r} has no estilo parameters (only PNGs written by estilo "
+                         f"can be resumed); start a new run with --init {str(path)!r} instead")
+    return params
+
+
+def _resumed_config(params: dict[str, Any], path: Path, iterations: int | None,
+                    device: str | None) -> tuple[StyleConfig, int]:
+    """The recorded config set to start from ``path`` at the output size; and the count done."""
+    try:
+        config = StyleConfig.from_dict(params["config"])
+        done, total = int(params["iterations_done"]), int(params["iterations_total"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ImageError(f"unreadable estilo parameters in {str(path)!r} ({exc}); start a new "
+                         f"run with --init {str(path)!r} instead") from None
+    left = min(total - done, config.iterations)
+    if iterations is None and left <= 0:
+        raise ConfigError(f"{str(path)!r} is already complete ({done}/{total} iterations); "
+                          "give --iterations N to continue it further")
+    changes = {"init": str(path), "iterations": left if iterations is None else iterations,
+               "scales": 1}
+    return config.replace(**changes, **({"device": device} if device else {})), done
+
+
+def _find_styles(recorded: list[dict[str, Any]], given: Sequence[PathLike] | None,
+                 verify: bool) -> list[Path]:
+    """The style paths: the recorded ones, or ``given`` (checked against the records)."""
+    if given is not None and verify and len(given) != len(recorded):
+        raise ConfigError(f"the run used {len(recorded)} style image(s) but {len(given)} were "
+                          "given with --style; give all of them in order (or --no-verify)")
+    if given is not None and not verify:
+        return [Path(p).expanduser() for p in given]
+    overrides = list(given) if given is not None else [None] * len(recorded)
+    return [_find_input(entry, override, verify, f"style {i + 1}", "--style")
+            for i, (entry, override) in enumerate(zip(recorded, overrides, strict=True))]
+
+
+def _find_input(entry: dict[str, Any], given: PathLike | None, verify: bool, role: str,
+                flag: str) -> Path:
+    """The path of one recorded input, or ``given``; its sha256 checked when ``verify``."""
+    name = entry.get("name", "?")
+    where = given if given is not None else entry.get("path")
+    if where is None:
+        raise ImageError(f"the {role} image {name!r} has no recorded path (an in-memory image "
+                         f"or an older estilo); give it with {flag} PATH")
+    path = Path(where).expanduser()
+    if not path.is_file():
+        raise ImageError(f"the {role} image {name!r} is not at {str(path)!r} (moved or "
+                         f"deleted?); give it with {flag} PATH")
+    if verify and _sha256(path) != entry.get("sha256"):
+        raise ImageError(f"the {role} image {str(path)!r} is not the one the run used (its "
+                         f"sha256 differs); give the original with {flag} PATH, or use "
+                         "--no-verify to continue with it anyway")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ImageError(f"cannot read {str(path)!r} ({exc.strerror}); check its "
+                         "permissions") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``estilo resume SAVED``."""
+    from .cli import _Parser
+
+    parser = _Parser(prog="estilo resume", description="Continue a run from an image estilo "
+                     "saved (interrupted, intermediate or final), using its embedded parameters.")
+    parser.add_argument("saved", help="a PNG written by estilo")
+    parser.add_argument("-o", "--output", help="where to write the result (default: replace SAVED)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    parser.add_argument("--iterations", type=int, metavar="N",
+                        help="iterations to run (default: those left)")
+    parser.add_argument("--content", metavar="PATH", help="the content image, if it moved")
+    parser.add_argument("--style", nargs="+", metavar="PATH",
+                        help="the style image(s), all in order, if they moved")
+    parser.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="use inputs whose contents changed since the run")
+    parser.add_argument("--device", help="run on this device instead of the recorded one")
+    parser.add_argument("--save-every", type=int, default=0, metavar="N",
+                        help="also save the current image every N iterations")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """``estilo resume``; returns the exit code (as the main command's)."""
+    from . import cli
+
+    args = build_parser().parse_args(list(argv))
+    logging.basicConfig(level=logging.WARNING, format="estilo: %(message)s")
+    return cli.guarded(lambda: _command(args), debug=args.debug)
+
+
+def _command(args: argparse.Namespace) -> int:
+    from . import cli
+
+    saved = Path(args.saved).expanduser()
+    job = resume_job(saved, iterations=args.iterations, content=args.content, styles=args.style,
+                     verify=args.verify, device=args.device)
+    in_place = args.output is None
+    output = check_output_path(saved if in_place else args.output,
+                               overwrite=args.overwrite or in_place,
+                               inputs=[s.path for s in (job.inputs.content, *job.inputs.styles)
+                                       if s.path])
+    return cli.run_and_save(job, output, save_every=args.save_every, quiet=args.quiet)
