@@ -211,12 +211,12 @@ def run_and_save(job: Job, output: Path, *, save_every: int = 0, quiet: bool = F
     both paths and gives exit status 1 (unless the run was interrupted: then 130/143).
     """
     job.weights()  # fail on missing weights before the progress bar starts
-    last, status = run_with_progress(job, output, save_every=save_every, quiet=quiet)
+    saver = Saver(job, output)
+    last, status = run_with_progress(job, saver, save_every=save_every, quiet=quiet)
     if last is None:
         print("estilo: stopped before the first iteration; nothing saved", file=sys.stderr)
         return status or 1
-    saved = save_image(to_pil(last.image), output,
-                       parameters=job.parameters(last, interrupted=status != 0))
+    saved = saver.final(last, interrupted=status != 0)
     done = f"{last.iteration}/{last.total} iterations, {last.elapsed:.1f} s"
     if saved != output:  # output.py has logged why
         print(f"estilo: wrote {saved} instead of {output} ({done})", file=sys.stderr)
@@ -225,16 +225,40 @@ def run_and_save(job: Job, output: Path, *, save_every: int = 0, quiet: bool = F
     return status
 
 
-def run_with_progress(job: Job, output: Path, *, save_every: int = 0,
-                      quiet: bool = False) -> tuple[Step | None, int]:
-    """Drain ``job.steps()`` under a tqdm bar; return the last step and the exit status.
+@dataclasses.dataclass
+class Saver:
+    """Saves a job's images to ``output``, atomically, with the embedded parameters.
 
-    Intermediate saves that had to go to a fallback path keep overwriting that one file.
+    When an intermediate save had to go to a fallback path (see :func:`save_image`), later
+    intermediate saves overwrite that one file (``spare``) instead of adding new ones, and it
+    is removed once the final image is saved.
     """
+
+    job: Job
+    output: Path
+    spare: Path | None = None
+
+    def intermediate(self, step: Step) -> None:
+        """Save ``step``'s image as a partial result."""
+        saved = save_image(to_pil(step.image), self.spare or self.output,
+                           parameters=self.job.parameters(step, partial=True))
+        self.spare = saved if saved != self.output else None
+
+    def final(self, step: Step, *, interrupted: bool) -> Path:
+        """Save ``step``'s image as the result; return where it went."""
+        saved = save_image(to_pil(step.image), self.output,
+                           parameters=self.job.parameters(step, interrupted=interrupted))
+        if self.spare is not None and self.spare != saved:
+            self.spare.unlink(missing_ok=True)
+        return saved
+
+
+def run_with_progress(job: Job, saver: Saver, *, save_every: int = 0,
+                      quiet: bool = False) -> tuple[Step | None, int]:
+    """Drain ``job.steps()`` under a tqdm bar; return the last step and the exit status."""
     from tqdm import tqdm
 
     last: Step | None = None
-    target = output
     bar = tqdm(total=None, disable=quiet, unit="it", dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 10.0)
     status = 0
@@ -243,8 +267,7 @@ def run_with_progress(job: Job, output: Path, *, save_every: int = 0,
             for last in job.steps():
                 _show(bar, last)
                 if save_every and last.iteration % save_every == 0 and last.iteration < last.total:
-                    target = save_image(to_pil(last.image), target,
-                                        parameters=job.parameters(last, partial=True))
+                    saver.intermediate(last)
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
     except Terminated:
