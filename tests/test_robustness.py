@@ -454,6 +454,19 @@ def test_unwritable_folder_at_the_start_exits_2_before_any_work(folders, monkeyp
     _check_error(capsys.readouterr().err, code, "not writable", outputs)
 
 
+def test_ctrl_c_before_the_run_exits_130_in_one_line(folders, monkeypatch, capsys):
+    inputs, outputs = folders
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Stylizer, "job", interrupted)
+    code = cli.main(_argv(inputs / "content.png", inputs / "style.png", outputs / "o.png"))
+    err = capsys.readouterr().err.strip()
+    assert code == 130 and err == "estilo: interrupted before the run started; nothing saved"
+    assert list(outputs.iterdir()) == []
+
+
 @pytest.fixture
 def tiny_disk(tmp_path: Path):
     """A real 64 KiB tmpfs (root only; skipped where mounting is not permitted)."""

@@ -166,6 +166,9 @@ def guarded(action: Callable[[], int], *, debug: bool = False) -> int:
     except USER_ERRORS as e:
         print(f"estilo: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # before the run started (decoding, loading the network)
+        print("estilo: interrupted before the run started; nothing saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as e:  # an estilo bug: still one line unless --debug
         if debug:
             raise
