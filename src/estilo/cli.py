@@ -279,8 +279,8 @@ def run_with_progress(job: Job, saver: Saver, *, save_every: int = 0,
         status = 1
         if last is not None:  # its live image is the diverged one: keep the last good one
             last = dataclasses.replace(last, image=e.image)
-        print(f"estilo: error: {e}; saving the last good image (iteration "
-              f"{last.iteration if last else 0})", file=sys.stderr)
+        saving = f"; saving the last good image (iteration {last.iteration})" if last else ""
+        print(f"estilo: error: {e}{saving}", file=sys.stderr)
     finally:
         bar.close()
     if status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
