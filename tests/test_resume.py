@@ -88,6 +88,8 @@ def test_finished_run_needs_iterations_to_continue(content_path, style_path, tmp
     capsys.readouterr()
     err = _one_line(capsys, cli.main(["resume", str(out), "-q"]))
     assert "already complete (2/2" in err and "--iterations" in err
+    err = _one_line(capsys, cli.main(["resume", str(out), "-q", "--iterations", "0"]))
+    assert "at least 1" in err
     assert cli.main(["resume", str(out), "-q", "--iterations", "3"]) == 0
     params = read_parameters(out)
     assert params["iterations_done"] == 5 and params["iterations_total"] == 5

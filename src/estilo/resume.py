@@ -98,6 +98,8 @@ def _resumed_config(params: dict[str, Any], path: Path, iterations: int | None,
     except (KeyError, TypeError, ValueError) as exc:
         raise ImageError(f"unreadable estilo parameters in {str(path)!r} ({exc}); start a new "
                          f"run with --init {str(path)!r} instead") from None
+    if iterations is not None and iterations < 1:
+        raise ConfigError(f"iterations must be at least 1 to resume, not {iterations}")
     left = min(total - done, config.iterations)
     if iterations is None and left <= 0:
         raise ConfigError(f"{str(path)!r} is already complete ({done}/{total} iterations); "
