@@ -4,6 +4,7 @@ Importing estilo has no side effects and imports neither gradio nor ray.
 """
 
 from .config import ConfigError, StyleConfig
+from .grids import GridResult, grid
 from .image import ImageError, OutputError, load_image, save_image
 from .metadata import version as _version
 from .transfer import Result, Step, Stylizer, stylize
@@ -13,6 +14,7 @@ __version__ = _version()
 
 __all__ = [
     "ConfigError",
+    "GridResult",
     "ImageError",
     "OutputError",
     "Result",
@@ -21,6 +23,7 @@ __all__ = [
     "Stylizer",
     "WeightsError",
     "__version__",
+    "grid",
     "load_image",
     "save_image",
     "stylize",
