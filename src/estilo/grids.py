@@ -18,6 +18,7 @@ import argparse
 import itertools
 import json
 import logging
+import os
 import re
 import shutil
 import sys
@@ -35,8 +36,15 @@ from PIL import Image
 from . import sheet
 from .config import FIELDS, ConfigError, StyleConfig
 from .devices import resolve_device
-from .image import (check_output_path, read_parameters, resize, save_image, to_pil, to_tensor,
-                    working_size)
+from .image import (
+    check_output_path,
+    read_parameters,
+    resize,
+    save_image,
+    to_pil,
+    to_tensor,
+    working_size,
+)
 from .inputs import ImageInput, StyleInput
 from .losses import Objective
 from .pyramid import levels, style_side
@@ -161,7 +169,7 @@ def parse_spec(text: str, name: str = "<grid>") -> GridSpec:
         raise ConfigError(f"grid file {name}: {e}") from None
     extra = set(data) - {"notation", "base", "rows", "title", "source"}
     if extra:
-        raise ConfigError(f"grid file {name}: unknown key {sorted(extra)[0]!r}; use notation, "
+        raise ConfigError(f"grid file {name}: unknown key {min(extra)!r}; use notation, "
                           "base and [[rows]]")
     rows = data.get("rows") or []
     if not isinstance(rows, list) or not rows:
@@ -202,7 +210,7 @@ def differing(configs: Sequence[StyleConfig]) -> list[str]:
     return [n for n in FIELDS if any(d[n] != dicts[0][n] for d in dicts[1:])]
 
 
-def number(value: float | int) -> str:
+def number(value: float) -> str:
     """Short text for a number: ``500``, ``0.7``, ``1e5``, ``1e-4`` (exact, round-trips)."""
     if isinstance(value, int) and not isinstance(value, float):
         value = float(value)
@@ -267,50 +275,6 @@ def slug(caption: str, limit: int = 60) -> str:
     """A file-name-safe version of a label (``ts-2-4-8-ws-1e5-n-avg-512``)."""
     cleaned = re.sub(r"[^a-z0-9._]+", "-", caption.lower()).strip("-._")
     return cleaned[:limit].rstrip("-.") or "row"
-
-
-# --------------------------------------------------------------------------- tables
-
-LOSS_COLUMNS = ("status", "iterations", "content_loss", "style_loss", "wall_s")
-
-
-def csv_table(results: Sequence[RowResult], shown: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of ``SHEET.csv``: index, label, file, the varied options (CLI text),
-    status, iterations, the fixed-measure content and style losses, and wall seconds."""
-    header = ["index", "label", "file", *shown, *LOSS_COLUMNS]
-    rows = [[r.row.index, r.row.label, f"{r.row.path.parent.name}/{r.row.path.name}",
-             *(text(n, getattr(r.row.config, n)) for n in shown), r.status, r.iterations,
-             repr(r.losses["content"]), repr(r.losses["style"]), f"{r.wall_s:.3f}"]
-            for r in results]
-    return header, rows
-
-
-def seed_cell(name: str, config: StyleConfig) -> tuple[str, str]:
-    """(column, cell) of the seed's table for a field: ``("N", "x")``, ``("Ws", "1e5")``."""
-    value = getattr(config, name)
-    if name == "init":
-        return "N", {"content+noise": "x", "noise": ""}.get(value, value)
-    if name == "pooling":
-        return "avg", "x" if value == "avg" else ""
-    if name in ("style_layers", "content_layers"):
-        return SEED_NAMES[name], seed_layers(value)
-    return SEED_NAMES.get(name, name), text(name, value)
-
-
-def markdown_table(results: Sequence[RowResult], shown: Sequence[str], notation: str,
-                   base: Path) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of ``SHEET.md`` (the seed's columns for ``notation="seed"``)."""
-    ordered = ([n for n in SEED_ORDER if n in shown] + [n for n in shown if n not in SEED_ORDER]
-               if notation == "seed" else list(shown))
-    cell = seed_cell if notation == "seed" else (lambda n, c: (n, text(n, getattr(c, n))))
-    names = [cell(n, results[0].row.config)[0] for n in ordered] if results else ordered
-    header = ["#", *names, "content loss", "style loss", "wall s", "image"]
-    rows = [[r.row.index, *(cell(n, r.row.config)[1] for n in ordered),
-             f"{r.losses['content']:.4g}", f"{r.losses['style']:.4g}", f"{r.wall_s:.1f}",
-             f"[{r.row.path.name}]({r.row.path.relative_to(base).as_posix()})"
-             + ("" if r.status == "done" else f" ({r.status})")]
-            for r in results]
-    return header, rows
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -398,6 +362,50 @@ class GridResult:
     interrupted: bool = False
 
 
+# --------------------------------------------------------------------------- tables
+
+LOSS_COLUMNS = ("status", "iterations", "content_loss", "style_loss", "wall_s")
+
+
+def csv_table(results: Sequence[RowResult], shown: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of ``SHEET.csv``: index, label, file, the varied options (CLI text),
+    status, iterations, the fixed-measure content and style losses, and wall seconds."""
+    header = ["index", "label", "file", *shown, *LOSS_COLUMNS]
+    rows = [[r.row.index, r.row.label, f"{r.row.path.parent.name}/{r.row.path.name}",
+             *(text(n, getattr(r.row.config, n)) for n in shown), r.status, r.iterations,
+             repr(r.losses["content"]), repr(r.losses["style"]), f"{r.wall_s:.3f}"]
+            for r in results]
+    return header, rows
+
+
+def seed_cell(name: str, config: StyleConfig) -> tuple[str, str]:
+    """(column, cell) of the seed's table for a field: ``("N", "x")``, ``("Ws", "1e5")``."""
+    value = getattr(config, name)
+    if name == "init":
+        return "N", {"content+noise": "x", "noise": ""}.get(value, value)
+    if name == "pooling":
+        return "avg", "x" if value == "avg" else ""
+    if name in ("style_layers", "content_layers"):
+        return SEED_NAMES[name], seed_layers(value)
+    return SEED_NAMES.get(name, name), text(name, value)
+
+
+def markdown_table(results: Sequence[RowResult], shown: Sequence[str], notation: str,
+                   base: Path) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of ``SHEET.md`` (the seed's columns for ``notation="seed"``)."""
+    ordered = ([n for n in SEED_ORDER if n in shown] + [n for n in shown if n not in SEED_ORDER]
+               if notation == "seed" else list(shown))
+    cell = seed_cell if notation == "seed" else (lambda n, c: (n, text(n, getattr(c, n))))
+    names = [cell(n, results[0].row.config)[0] for n in ordered] if results else ordered
+    header = ["#", *names, "content loss", "style loss", "wall s", "image"]
+    rows = [[r.row.index, *(cell(n, r.row.config)[1] for n in ordered),
+             f"{r.losses['content']:.4g}", f"{r.losses['style']:.4g}", f"{r.wall_s:.1f}",
+             f"[{r.row.path.name}]({r.row.path.relative_to(base).as_posix()})"
+             + ("" if r.status == "done" else f" ({r.status})")]
+            for r in results]
+    return header, rows
+
+
 class Grid:
     """A prepared grid: checked inputs, rows and output paths. Iterate :meth:`steps`."""
 
@@ -406,8 +414,8 @@ class Grid:
                  overwrite: bool = False, tile_size: int = sheet.TILE, columns: int = 0,
                  eval_size: int | None = None, eval_weights: str | None = None,
                  stylizer: Stylizer | None = None) -> None:
-        inputs = [content, *([style] if isinstance(style, (str, Path)) else style)]
-        paths = [p for p in inputs if isinstance(p, (str, Path))]
+        styles = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
+        paths = [p for p in (content, *styles) if isinstance(p, (str, os.PathLike))]
         self.output = check_output_path(output, overwrite=overwrite or resume, inputs=paths)
         self.stylizer = stylizer or Stylizer()
         rows = configs(spec, overrides)
@@ -548,18 +556,17 @@ class Grid:
                 "content_layers": list(StyleConfig().content_layers)}
 
     def _header(self, job: Job) -> list[str]:
-        shared = [n for n in FIELDS if n not in self.shown and n != "device"]
-        config = self.rows[0].config
-        ev = self._evaluation()
-        return [
-            f"Content `{job.inputs.content.name}`, style "
-            + ", ".join(f"`{s.name}`" for s in job.inputs.styles) + ".",
-            "Shared options: " + ", ".join(f"{n}={text(n, getattr(config, n))}" for n in shared) + ".",
-            f"Losses: one fixed measure for every row ({ev['weights']} VGG19, {ev['pooling']} "
-            f"pooling, style {','.join(ev['style_layers'])}, content "
-            f"{','.join(ev['content_layers'])}, RMS-normalised features, unweighted, long side "
-            f"{ev['long_side']} px), not each row's own objective.",
-        ]
+        config, ev = self.rows[0].config, self._evaluation()
+        shared = ", ".join(f"{n}={text(n, getattr(config, n))}" for n in FIELDS
+                           if n not in self.shown and n != "device")
+        styles = ", ".join(f"`{s.name}`" for s in job.inputs.styles)
+        measure = (f"{ev['weights']} VGG19, {ev['pooling']} pooling, style "
+                   f"{','.join(ev['style_layers'])}, content {','.join(ev['content_layers'])}, "
+                   f"RMS-normalised features, unweighted, long side {ev['long_side']} px")
+        return [f"Content `{job.inputs.content.name}`, style {styles}.",
+                f"Shared options: {shared}.",
+                (f"Losses: one fixed measure for every row ({measure}), not each row's own "
+                 "objective. Wall time: seconds per row on this machine.")]
 
 
 def _plan(job: Job) -> list[Any]:
