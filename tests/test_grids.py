@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import estilo
-from estilo import cli, grids
+from estilo import cli, gridrun, grids
 from estilo.config import ConfigError, StyleConfig
 from estilo.image import read_parameters
 from estilo.transfer import Job
@@ -212,7 +212,7 @@ def test_losses_are_one_fixed_measure(content_path, style_path, tmp_path):
     out = tmp_path / "s.png"
     assert _grid(content_path, style_path, out, "--param", "content_layers=1;3") == 0
     job = estilo.Stylizer().job(content_path, style_path, StyleConfig(weights="random", size=48))
-    evaluator = grids.Evaluator(job, size=48, weights="random", stylizer=estilo.Stylizer())
+    evaluator = gridrun.Evaluator(job, size=48, weights="random", stylizer=estilo.Stylizer())
     for row in _read_csv(tmp_path / "s.csv"):
         with Image.open(tmp_path / row["file"]) as im:
             measured = evaluator(im.convert("RGB"))
@@ -265,7 +265,7 @@ def test_ctrl_c_keeps_finished_rows_and_writes_the_sheet(content_path, style_pat
 
 
 def test_ctrl_c_in_the_consumer_still_writes(content_path, style_path, tmp_path):
-    runner = grids.Grid(content_path, style_path, grids.spec_from(params={"seed": [1, 2]}),
+    runner = gridrun.Grid(content_path, style_path, grids.spec_from(params={"seed": [1, 2]}),
                         tmp_path / "g.png", overrides=TINY)
     steps = runner.steps()
     for item in steps:
@@ -327,7 +327,7 @@ def test_bad_param_is_one_line_exit_2(content_path, style_path, tmp_path, capsys
 
 
 def test_explicit_options_are_only_those_given():
-    assert grids.explicit_options(["c", "s", "--preset", "seed-table", "--pooling", "avg"]) == \
+    assert gridrun.explicit_options(["c", "s", "--preset", "seed-table", "--pooling", "avg"]) == \
         {"pooling": "avg"}
 
 

@@ -4,7 +4,8 @@ Importing estilo has no side effects and imports neither gradio nor ray.
 """
 
 from .config import ConfigError, StyleConfig
-from .grids import GridResult, grid
+from .gridrun import grid
+from .grids import GridResult
 from .image import ImageError, OutputError, load_image, save_image
 from .metadata import version as _version
 from .transfer import Result, Step, Stylizer, stylize
