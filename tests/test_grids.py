@@ -1,6 +1,11 @@
 """Parameter grids: the seed preset, --param products, labels, tables, Ctrl-C and --resume."""
 
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,7 +43,7 @@ SEED_LABELS = [
     "Ts=2,4,8,12,16 Tc=9 Ws=1e5 Wc=5 N avg 512",
 ]
 # Shared options of the runs below: random weights, one level, shallow layers.
-FAST = ["--weights", "random", "--iterations", "2", "--scales", "1", "--device", "cpu", "-q",
+FAST = ["--iterations", "2", "--weights", "random", "--scales", "1", "--device", "cpu", "-q",
         "--style-layers", "1,3", "--content-layers", "3", "--size", "48"]
 TINY = {"weights": "random", "iterations": 2, "scales": 1, "device": "cpu",
         "style_layers": "1,3", "content_layers": "3", "size": 48}
@@ -339,3 +344,21 @@ def test_python_api(content_path, style_path, tmp_path):
     assert [r.row.label for r in result.rows] == ["style_weight=1000", "style_weight=1e5"]
     assert result.sheet.exists() and result.csv.exists() and result.markdown.exists()
     assert all(r.status == "done" and r.iterations == 2 for r in result.rows)
+
+
+def test_sigterm_keeps_finished_rows(content_path, style_path, tmp_path):
+    out = tmp_path / "t.png"
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    argv = [sys.executable, "-m", "estilo", "grid", str(content_path), str(style_path), "-o",
+            str(out), *FAST[2:], "--param", "iterations=1,100000"]  # FAST without --iterations
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("t_rows/1-*.png")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert [r["iterations"] for r in _read_csv(tmp_path / "t.csv")] == ["1"]
+    assert out.exists() and "Traceback" not in err

@@ -382,6 +382,9 @@ def _command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                   columns=args.columns, eval_size=args.eval_size, eval_weights=args.eval_weights)
     status = _drive(runner, quiet=args.quiet)
     done = len(runner.results)
+    if status:
+        print("estilo: interrupted; " + ("the sheet keeps the rows finished so far" if done
+              else "no row had finished: nothing written"), file=sys.stderr)
     if done:
         print(f"estilo: wrote {runner.output} and its .md/.csv ({done}/{len(runner.rows)} rows, "
               f"{len(runner.rows) - len(runner.pending())} reused)", file=sys.stderr)
@@ -414,8 +417,7 @@ def _drive(runner: Grid, *, quiet: bool) -> int:
 
 
 def _stopped(steps: Generator[GridStep, None, None], bar: Any, status: int) -> int:
-    steps.close()  # writes the sheet with the finished rows
     bar.close()
-    print("estilo: interrupted; the sheet keeps the rows finished so far", file=sys.stderr)
+    steps.close()  # writes the sheet with the finished rows
     return status
 
