@@ -165,11 +165,11 @@ class Grid:
             pass
         return self.result()
 
-    def result(self, *, interrupted: bool = False) -> GridResult:
+    def result(self) -> GridResult:
         """The files and the rows finished so far."""
         return GridResult(self.output, self.output.with_suffix(".md"),
                           self.output.with_suffix(".csv"),
-                          [self.results[i] for i in sorted(self.results)], interrupted)
+                          [self.results[i] for i in sorted(self.results)])
 
     def write(self) -> None:
         """Write the sheet, ``.md`` and ``.csv`` for the rows finished so far."""
@@ -200,7 +200,7 @@ class Grid:
         try:
             for last in job.steps():
                 yield GridStep(row, position, pending, last)
-            image = to_pil(last.image) if last else to_pil(to_tensor(job.inputs.content.image))
+            image = to_pil(last.image) if last else resize(job.inputs.content.image, job.inputs.size)
         except NonFiniteError as e:
             log.warning("row %d (%s) diverged: %s", row.index, row.label, e)
             status, image = "diverged", to_pil(e.image)
@@ -223,7 +223,7 @@ class Grid:
         for row, job in zip(self.rows, self.jobs):
             key = _key(job.parameters(None))
             own = _key(read_parameters(row.path)) if row.path.exists() else None
-            match = row.path if own is not None and own == key else found.get(key)  # type: ignore[arg-type]
+            match = row.path if own is not None and own == key else found.get(key or ("",))
             if match is not None:
                 done[row.index] = match
         return done

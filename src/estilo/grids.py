@@ -312,7 +312,6 @@ class GridResult:
     markdown: Path
     csv: Path
     rows: list[RowResult]
-    interrupted: bool = False
 
 
 # --------------------------------------------------------------------------- tables
