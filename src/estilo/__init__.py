@@ -4,6 +4,8 @@ Importing estilo has no side effects and imports neither gradio nor ray.
 """
 
 from .config import ConfigError, StyleConfig
+from .gridrun import grid
+from .grids import GridResult
 from .image import ImageError, load_image
 from .metadata import version as _version
 from .output import OutputError, read_parameters, save_image
@@ -14,6 +16,7 @@ __version__ = _version()
 
 __all__ = [
     "ConfigError",
+    "GridResult",
     "ImageError",
     "OutputError",
     "Result",
@@ -22,6 +25,7 @@ __all__ = [
     "Stylizer",
     "WeightsError",
     "__version__",
+    "grid",
     "load_image",
     "read_parameters",
     "save_image",
