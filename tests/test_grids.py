@@ -353,7 +353,7 @@ def test_sigterm_keeps_finished_rows(content_path, style_path, tmp_path):
     argv = [sys.executable, "-m", "estilo", "grid", str(content_path), str(style_path), "-o",
             str(out), *FAST[2:], "--param", "iterations=1,100000"]  # FAST without --iterations
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.time() + 120
+    deadline = time.time() + 300
     while not list(tmp_path.glob("t_rows/1-*.png")) and time.time() < deadline:
         time.sleep(0.2)
     time.sleep(1.0)
