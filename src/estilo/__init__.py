@@ -3,6 +3,8 @@
 Importing estilo has no side effects and imports neither gradio nor ray.
 """
 
+from typing import Any
+
 from .config import ConfigError, StyleConfig
 from .image import ImageError, OutputError, load_image, save_image
 from .metadata import version as _version
@@ -12,6 +14,7 @@ from .weights import WeightsError
 __version__ = _version()
 
 __all__ = [
+    "BatchError",
     "ConfigError",
     "ImageError",
     "OutputError",
@@ -24,4 +27,16 @@ __all__ = [
     "load_image",
     "save_image",
     "stylize",
+    "run_batch",
 ]
+
+_LAZY = {"run_batch": "estilo.batch", "BatchError": "estilo.batch"}
+
+
+def __getattr__(name: str) -> Any:
+    """Batch runs load on first use (:mod:`estilo.batch`; Ray only with its backend)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'estilo' has no attribute {name!r}")
