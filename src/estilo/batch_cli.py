@@ -72,7 +72,15 @@ def batch_command(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1 or args.retries < 0:
         raise BatchError("--workers must be at least 1 and --retries at least 0")
-    bar = tqdm(total=None, disable=args.quiet, unit="img", dynamic_ncols=True)
+    bars: list[Any] = []  # made at the first item, once the batch is planned
+
+    def show(result: ItemResult, report: Summary) -> None:
+        if not bars:
+            bars.append(tqdm(total=report.total, disable=args.quiet, unit="img",
+                             dynamic_ncols=True))
+        bars[0].update(1)
+        bars[0].set_postfix_str(f"{result.status}: {result.item.output.name}")
+
     with _sigterm_as_interrupt() as terminated:
         try:
             report = run_batch(
@@ -80,20 +88,14 @@ def batch_command(args: argparse.Namespace) -> int:
                 name=args.name, manifest=args.manifest, backend=args.backend,
                 workers=args.workers, address=args.address, cpus_per_task=args.cpus_per_task,
                 retries=args.retries, overwrite=args.overwrite, summary=args.summary,
-                progress=lambda result, report: _show(bar, result, report))
+                progress=show)
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
     _print(report)
     if report.interrupted:
         return cli.EXIT_TERMINATED if terminated else cli.EXIT_INTERRUPTED
     return EXIT_FAILED if report.count("failed") else 0
-
-
-def _show(bar: Any, result: ItemResult, report: Summary) -> None:
-    if bar.total != report.total:
-        bar.total = report.total
-    bar.update(1)
-    bar.set_postfix_str(f"{result.status}: {result.item.output.name}")
 
 
 def _print(report: Summary) -> None:
