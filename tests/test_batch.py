@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import make_content, make_style
 from estilo import StyleConfig, cli
 from estilo.batch import BatchError, check_name, plan, read_manifest, run_batch
 from estilo.image import read_parameters
-
-from conftest import make_content, make_style
 
 FAST = ["--weights", "random", "--size", "48", "--iterations", "2", "--scales", "1",
         "--style-layers", "1", "--content-layers", "1", "--device", "cpu"]

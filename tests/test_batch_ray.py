@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import make_content, make_style
 from estilo import StyleConfig
 from estilo.batch import run_batch
 from estilo.image import read_parameters
-
-from conftest import make_content, make_style
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")

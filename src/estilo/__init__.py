@@ -25,9 +25,9 @@ __all__ = [
     "WeightsError",
     "__version__",
     "load_image",
+    "run_batch",
     "save_image",
     "stylize",
-    "run_batch",
 ]
 
 _LAZY = {"run_batch": "estilo.batch", "BatchError": "estilo.batch"}

@@ -12,10 +12,10 @@ same options (the device aside) and the same input hashes; anything else is run 
 A failed item (an unreadable image, a diverged run, a worker that died more than
 ``retries`` times) is recorded with a one-line error and the batch goes on.
 
-Backends: ``local`` runs in this process (one worker) or on a ``spawn`` process pool
-(one worker per core, or per GPU); ``ray`` submits one Ray task per item to a cluster
-(``address``) or to a local one it starts, with ``num_cpus``/``num_gpus`` declared and
-``max_retries`` for workers that die. Ray is imported only by the ``ray`` backend.
+Backends (:mod:`estilo.workers`): ``local`` runs in this process (one worker) or on a
+``spawn`` process pool (one worker per core, or per GPU); ``ray`` submits one Ray task per
+item to a cluster (``address``) or to a local one it starts, with ``num_cpus``/``num_gpus``
+declared and ``max_retries`` for workers that die. Ray is imported only by that backend.
 """
 
 from __future__ import annotations
@@ -26,17 +26,12 @@ import hashlib
 import io
 import json
 import logging
-import multiprocessing
 import os
-import signal
-import socket
 import string
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +39,7 @@ from PIL import Image
 
 from .config import INITS, ConfigError, StyleConfig
 from .image import WRITABLE_SUFFIXES, check_output_path, read_parameters, save_image
+from .workers import Outcome, Task, inline, local_workers, pool, ray_tasks
 
 log = logging.getLogger(__name__)
 
@@ -338,182 +334,6 @@ def _parameters(path: Path) -> dict[str, Any] | None:
         return None
 
 
-# --- workers ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Task:
-    """What a worker needs for one item (picklable)."""
-
-    index: int
-    content: str
-    style: str
-    config: StyleConfig
-    threads: int | None = None
-
-
-@dataclass
-class _Outcome:
-    """What a worker sends back: the PNG and its parameters, or a one-line error."""
-
-    index: int
-    png: bytes | None = None
-    parameters: dict[str, Any] | None = None
-    error: str | None = None
-    seconds: float = 0.0
-    worker: str | None = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
-
-
-_worker_state: dict[str, Any] = {}  # per worker process: the Stylizer and the assigned device
-
-
-def run_task(task: _Task) -> _Outcome:
-    """Run one item in this process (the body of every backend's worker)."""
-    from .transfer import Stylizer
-
-    start = time.perf_counter()
-    if task.threads:
-        import torch
-
-        torch.set_num_threads(task.threads)
-    stylizer = _worker_state.setdefault("stylizer", Stylizer())
-    device = _worker_state.get("device")
-    config = task.config.replace(device=device) if device else task.config
-    try:
-        job = stylizer.job(task.content, task.style, config)
-        result = job.run()
-        buffer = io.BytesIO()
-        result.image.save(buffer, format="PNG")
-        return _Outcome(task.index, buffer.getvalue(), result.parameters,
-                        seconds=time.perf_counter() - start)
-    except Exception as e:  # noqa: BLE001 -- recorded per item; the batch goes on
-        return _Outcome(task.index, error=_one_line(e), seconds=time.perf_counter() - start)
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-def _init_pool_worker(devices: Any, threads: int) -> None:
-    """Pool worker start: leave Ctrl-C to the driver, take a device, size torch's threads."""
-    import torch
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(threads)
-    if devices is not None:
-        _worker_state["device"] = devices.get()
-
-
-# --- backends: generators of _Outcome; closing them stops their workers ----------------------
-
-
-def _inline(tasks: Sequence[_Task]) -> Iterator[_Outcome]:
-    for task in tasks:
-        yield run_task(task)
-
-
-def local_workers(config: StyleConfig, items: int) -> tuple[int, list[str] | None]:
-    """(worker count, one device per worker or None) for the local pool on this machine."""
-    import torch
-
-    if config.device == "auto" and torch.cuda.is_available():
-        gpus = torch.cuda.device_count()
-        return min(gpus, max(items, 1)), [f"cuda:{i}" for i in range(gpus)]
-    if config.device != "cpu" and config.device != "auto":
-        return 1, None
-    return max(1, min(_cores(), items)), None
-
-
-def _cores() -> int:
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else (os.cpu_count() or 1)
-
-
-def _pool(tasks: Sequence[_Task], workers: int, devices: list[str] | None,
-          retries: int) -> Iterator[_Outcome]:
-    """A spawn process pool; rebuilt (up to ``retries`` times) when a worker process dies."""
-    pending = {t.index: t for t in tasks}
-    for attempt in range(retries + 1):
-        yield from _pool_round(pending, workers, devices)
-        if not pending:
-            return
-        log.warning("a worker process died; %d item(s) to run again (%d/%d)", len(pending),
-                    attempt + 1, retries)
-    for index in list(pending):
-        yield _Outcome(index, error=f"worker process died {retries + 1} times (killed, or "
-                                    "out of memory?)", worker=None)
-
-
-def _pool_round(pending: dict[int, _Task], workers: int,
-                devices: list[str] | None) -> Iterator[_Outcome]:
-    context = multiprocessing.get_context("spawn")
-    queue = None
-    if devices:
-        queue = context.Queue()
-        for device in devices:
-            queue.put(device)
-    threads = max(1, _cores() // workers) if not devices else 1
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
-                                   initargs=(queue, threads))
-    finished = False
-    try:
-        futures: dict[Future[_Outcome], int] = {executor.submit(run_task, t): i
-                                                for i, t in pending.items()}
-        for future in as_completed(futures):
-            try:
-                outcome = future.result()
-            except BrokenProcessPool:
-                continue  # run again in a new pool
-            del pending[futures[future]]
-            yield outcome
-        finished = True
-    finally:
-        if not finished:
-            _terminate(executor)
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _terminate(executor: ProcessPoolExecutor) -> None:
-    """Stop the pool's workers now (interruption): their current items are lost, not saved."""
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
-        process.terminate()
-
-
-def _ray(tasks: Sequence[_Task], address: str | None, cpus: float,
-         retries: int) -> Iterator[_Outcome]:
-    """One Ray task per item, collected on the driver with ``ray.wait`` as they finish."""
-    try:
-        import ray
-    except ImportError:
-        raise BatchError("the ray backend needs Ray: pip install 'estilo[ray]'") from None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
-    use_gpu = tasks[0].config.device in ("auto", "cuda") and ray.cluster_resources().get("GPU", 0) > 0
-    remote = ray.remote(run_task).options(num_cpus=cpus, num_gpus=1 if use_gpu else 0,
-                                          max_retries=retries)
-    refs = {remote.remote(task): task.index for task in tasks}
-    try:
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1)
-            for ref in ready:
-                yield _ray_result(ray, ref, refs.pop(ref), retries)
-    finally:
-        for ref in refs:
-            ray.cancel(ref, force=True)
-        if started:
-            ray.shutdown()
-
-
-def _ray_result(ray: Any, ref: Any, index: int, retries: int) -> _Outcome:
-    try:
-        return ray.get(ref)  # type: ignore[no-any-return]
-    except ray.exceptions.RayError as e:
-        return _Outcome(index, error=f"Ray worker lost after {retries} retries: "
-                                     f"{_one_line(e)}", worker=None)
-
-
 # --- the driver ------------------------------------------------------------------------------
 
 
@@ -577,21 +397,29 @@ def _check_folders(items: Sequence[Item]) -> None:
 
 
 def _backend(todo: Sequence[Item], config: StyleConfig, backend: str, workers: int | None,
-             address: str | None, cpus: float, retries: int) -> tuple[Iterator[_Outcome], int | None]:
+             address: str | None, cpus: float, retries: int) -> tuple[Iterator[Outcome], int | None]:
     """The outcome stream for ``todo`` and the number of workers behind it."""
     if backend == "ray":
-        tasks = [_Task(i.index, str(i.content), str(i.style), config, max(1, int(cpus)))
+        _require_ray()
+        tasks = [Task(i.index, str(i.content), str(i.style), config, max(1, int(cpus)))
                  for i in todo]
-        return (_ray(tasks, address, cpus, retries) if tasks else iter(())), None
+        return (ray_tasks(tasks, address, cpus, retries) if tasks else iter(())), None
     count, devices = local_workers(config, len(todo))
     count = workers or count
-    tasks = [_Task(i.index, str(i.content), str(i.style), config) for i in todo]
+    tasks = [Task(i.index, str(i.content), str(i.style), config) for i in todo]
     if count <= 1 or len(tasks) <= 1:
-        return _inline(tasks), 1
-    return _pool(tasks, count, devices, retries), count
+        return inline(tasks), 1
+    return pool(tasks, count, devices, retries), count
 
 
-def _drive(report: Summary, outcomes: Iterator[_Outcome], items: dict[int, Item],
+def _require_ray() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise BatchError("the ray backend needs Ray: pip install 'estilo[ray]'")
+
+
+def _drive(report: Summary, outcomes: Iterator[Outcome], items: dict[int, Item],
            progress: Callable[[ItemResult, Summary], None] | None) -> None:
     """Write each outcome as it arrives; stop cleanly on Ctrl-C."""
     start = time.perf_counter()
@@ -610,7 +438,7 @@ def _drive(report: Summary, outcomes: Iterator[_Outcome], items: dict[int, Item]
         report.elapsed = time.perf_counter() - start
 
 
-def _store(outcome: _Outcome, item: Item) -> ItemResult:
+def _store(outcome: Outcome, item: Item) -> ItemResult:
     """Save a worker's PNG (atomically, with its parameters) or record its error."""
     if outcome.png is None:
         log.info("item %d (%s x %s) failed: %s", item.index, item.content.name,
@@ -635,5 +463,16 @@ def _write_summary(report: Summary) -> None:
         log.warning("could not write the batch summary %r: %s", str(report.path), e)
 
 
-__all__ = ["BatchError", "DEFAULT_NAME", "Item", "ItemResult", "Summary", "check_name",
-           "expand_inputs", "plan", "read_manifest", "run_batch", "same_run"]
+__all__ = [
+    "DEFAULT_NAME",
+    "BatchError",
+    "Item",
+    "ItemResult",
+    "Summary",
+    "check_name",
+    "expand_inputs",
+    "plan",
+    "read_manifest",
+    "run_batch",
+    "same_run",
+]
