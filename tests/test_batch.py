@@ -199,6 +199,22 @@ def test_the_process_pool_uses_several_workers_and_survives_a_killed_worker(tmp_
     assert len(list((tmp_path / "out").glob("*.png"))) == 4
 
 
+BATCH_FLAGS = ["--style", "--manifest", "-o", "--output", "--name", "--backend", "--workers",
+               "--address", "--cpus-per-task", "--retries", "--overwrite", "--summary", "-q",
+               "--quiet", "--debug", "-h", "--help"]
+
+
+def test_every_batch_flag_is_listed_and_used_in_these_tests():
+    from estilo.batch_cli import build_parser
+
+    flags = {s for a in build_parser()._actions for s in a.option_strings}
+    config_flags = {s for a in cli.build_parser()._actions for s in a.option_strings}
+    assert flags - config_flags == set(BATCH_FLAGS) - config_flags
+    text = Path(__file__).read_text()
+    tests = text[text.index("def test_cli_batch_with_manifest"):]  # the CLI tests below
+    assert [f for f in BATCH_FLAGS if f'"{f}"' not in tests] == []
+
+
 def test_cli_batch_with_manifest_template_and_every_batch_flag(tmp_path, images):
     (tmp_path / "pairs.csv").write_text("content,style\nphotos/a.png,styles/wave.png\n"
                                         "broken.png,styles/wave.png\n")
@@ -215,6 +231,10 @@ def test_cli_batch_with_manifest_template_and_every_batch_flag(tmp_path, images)
         str(tmp_path / "pairs.csv")]
     assert cli.main(args) == 1  # manifest rows plus a x wave: skipped, failed again, skipped
     assert json.loads(summary.read_text())["skipped"] == 1
+    long = ["batch", str(images["contents"][0]), "--style", str(images["styles"][1]),
+            "--output", str(out), "--name", "{index}-{content}.png", "--quiet", "--debug",
+            "--summary", str(summary), *FAST]
+    assert cli.main(long) == 0 and json.loads(summary.read_text())["skipped"] == 1
 
 
 def test_cli_batch_bad_options_give_one_line_and_exit_2(tmp_path, images, capsys):
@@ -228,9 +248,10 @@ def test_cli_batch_bad_options_give_one_line_and_exit_2(tmp_path, images, capsys
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4 and all(e.startswith("estilo: error: ") for e in errors)
     assert "{artist}" in errors[0] and "nope.png" in errors[2] and "noise_ratio" in errors[3]
-    with pytest.raises(SystemExit) as stop:
-        cli.main(["batch", "--help"])
-    assert stop.value.code == 0
+    for flag in ("--help", "-h"):
+        with pytest.raises(SystemExit) as stop:
+            cli.main(["batch", flag])
+        assert stop.value.code == 0
 
 
 def test_importing_estilo_does_not_import_the_batch_module_or_ray():
