@@ -262,3 +262,26 @@ def test_importing_estilo_does_not_import_the_batch_module_or_ray():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert out.stdout.split() == ["False", "False", "True", "False"]
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_cli_batch_stopped_by_a_signal_keeps_finished_items(tmp_path, images, sig, code):
+    import subprocess
+    import time
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "estilo", "batch", *map(str, images["contents"]),
+               "--style", *map(str, images["styles"]), "-o", str(out), "--workers", "2",
+               "-q", *FAST, "--iterations", "40"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.png")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    summary = json.loads((out / "batch-summary.json").read_text())
+    assert summary["interrupted"] is True and 1 <= summary["done"] < 4
+    assert len(list(out.glob("*.png"))) == summary["done"]
+    assert "run again to finish" in err
