@@ -38,7 +38,13 @@ from typing import Any, Literal
 from PIL import Image
 
 from .config import INITS, ConfigError, StyleConfig
-from .image import WRITABLE_SUFFIXES, check_output_path, read_parameters, save_image
+from .image import (
+    WRITABLE_SUFFIXES,
+    OutputError,
+    check_output_path,
+    read_parameters,
+    save_image,
+)
 from .workers import Outcome, Task, inline, local_workers, pool, ray_tasks
 
 log = logging.getLogger(__name__)
@@ -370,6 +376,7 @@ def run_batch(contents: Sequence[str | os.PathLike[str]] = (),
     Raises:
         BatchError, ConfigError, OutputError: before anything runs.
     """
+    start = time.perf_counter()
     config = config or StyleConfig()
     if backend not in BACKENDS:
         raise BatchError(f"unknown backend {backend!r}: use {' or '.join(BACKENDS)}")
@@ -377,13 +384,14 @@ def run_batch(contents: Sequence[str | os.PathLike[str]] = (),
     _check_folders(items)
     todo, done = _split_done(items, config, overwrite)
     outcomes, count = _backend(todo, config, backend, workers, address, cpus_per_task, retries)
-    report = Summary([ItemResult(i, "skipped") for i in done], backend, count, total=len(items))
-    report.path = Path(summary).expanduser() if summary else Path(out_dir).expanduser() / SUMMARY_NAME
-    if progress is not None:
-        for result in report.results:
-            progress(result, report)
-    _drive(report, outcomes, {i.index: i for i in todo}, progress)
-    _write_summary(report)
+    path = Path(summary).expanduser() if summary else Path(out_dir).expanduser() / SUMMARY_NAME
+    report = Summary([ItemResult(i, "skipped") for i in done], backend, count, total=len(items),
+                     path=path)
+    try:
+        _drive(report, outcomes, {i.index: i for i in todo}, progress)
+    finally:
+        report.elapsed = time.perf_counter() - start
+        _write_summary(report)
     return report
 
 
@@ -421,9 +429,11 @@ def _require_ray() -> None:
 
 def _drive(report: Summary, outcomes: Iterator[Outcome], items: dict[int, Item],
            progress: Callable[[ItemResult, Summary], None] | None) -> None:
-    """Write each outcome as it arrives; stop cleanly on Ctrl-C."""
-    start = time.perf_counter()
+    """Report the skipped items, then write each outcome as it arrives; stop on Ctrl-C."""
     try:
+        if progress is not None:
+            for result in list(report.results):
+                progress(result, report)
         for outcome in outcomes:
             result = _store(outcome, items[outcome.index])
             report.results.append(result)
@@ -435,18 +445,20 @@ def _drive(report: Summary, outcomes: Iterator[Outcome], items: dict[int, Item],
         close = getattr(outcomes, "close", None)
         if close is not None:
             close()
-        report.elapsed = time.perf_counter() - start
 
 
 def _store(outcome: Outcome, item: Item) -> ItemResult:
     """Save a worker's PNG (atomically, with its parameters) or record its error."""
     if outcome.png is None:
         log.info("item %d (%s x %s) failed: %s", item.index, item.content.name,
-                    item.style.name, outcome.error)
+                 item.style.name, outcome.error)
         return ItemResult(item, "failed", outcome.error, outcome.seconds, outcome.worker)
-    with Image.open(io.BytesIO(outcome.png)) as image:
-        written = save_image(image, item.output,
-                             parameters={**(outcome.parameters or {}), "batch_worker": outcome.worker})
+    try:
+        with Image.open(io.BytesIO(outcome.png)) as image:
+            written = save_image(image, item.output, parameters={
+                **(outcome.parameters or {}), "batch_worker": outcome.worker})
+    except (OutputError, OSError) as e:
+        return ItemResult(item, "failed", f"cannot save: {e}", outcome.seconds, outcome.worker)
     done = Item(item.index, item.content, item.style, written)
     return ItemResult(done, "done", None, outcome.seconds, outcome.worker)
 

@@ -70,7 +70,7 @@ def run_task(task: Task) -> Outcome:
         buffer = io.BytesIO()
         result.image.save(buffer, format="PNG")
         return Outcome(task.index, buffer.getvalue(), result.parameters,
-                        seconds=time.perf_counter() - start)
+                       seconds=time.perf_counter() - start)
     except Exception as e:  # noqa: BLE001 -- recorded per item; the batch goes on
         return Outcome(task.index, error=_one_line(e), seconds=time.perf_counter() - start)
 
@@ -117,18 +117,19 @@ def _cores() -> int:
 
 
 def pool(tasks: Sequence[Task], workers: int, devices: list[str] | None,
-          retries: int) -> Iterator[Outcome]:
+         retries: int) -> Iterator[Outcome]:
     """A spawn process pool; rebuilt (up to ``retries`` times) when a worker process dies."""
     pending = {t.index: t for t in tasks}
     for attempt in range(retries + 1):
         yield from _pool_round(pending, workers, devices)
         if not pending:
             return
-        log.warning("a worker process died; %d item(s) to run again (%d/%d)", len(pending),
-                    attempt + 1, retries)
+        if attempt < retries:
+            log.warning("a worker process died; running %d item(s) again on a new pool "
+                        "(%d/%d)", len(pending), attempt + 1, retries)
     for index in list(pending):
-        yield Outcome(index, error=f"worker process died {retries + 1} times (killed, or "
-                                    "out of memory?)", worker=None)
+        yield Outcome(index, error=f"a worker process died (killed, or out of memory?) and "
+                                   f"the pool was restarted {retries} times", worker=None)
 
 
 def _pool_round(pending: dict[int, Task], workers: int,
@@ -137,8 +138,8 @@ def _pool_round(pending: dict[int, Task], workers: int,
     queue = None
     if devices:
         queue = context.Queue()
-        for device in devices:
-            queue.put(device)
+        for number in range(workers):  # more workers than devices share them in turn
+            queue.put(devices[number % len(devices)])
     threads = max(1, _cores() // workers) if not devices else 1
     executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
                                    initargs=(queue, threads))
@@ -194,5 +195,5 @@ def _ray_result(ray: Any, ref: Any, index: int, retries: int) -> Outcome:
     try:
         return ray.get(ref)  # type: ignore[no-any-return]
     except ray.exceptions.RayError as e:
-        return Outcome(index, error=f"Ray worker lost after {retries} retries: "
-                                     f"{_one_line(e)}", worker=None)
+        return Outcome(index, error=f"Ray worker lost after {retries} retries: {_one_line(e)}",
+                       worker=None)
