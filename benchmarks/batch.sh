@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# A 20-item batch (4 contents x 5 styles, 128 px, caffe weights) on this machine: the local
-# backend in one process and on a process pool, the Ray backend on a two-node local cluster,
-# and both again with a worker killed (SIGKILL) 25 s into the batch.
+# A 20-item batch (4 contents x 5 styles, 128 px, 20 iterations, caffe weights) on this
+# machine: the local backend in one process and on a process pool, the Ray backend on a
+# two-node local cluster, and again with a Ray worker killed (SIGKILL) 25 s into the batch;
+# then a 5-item pool batch with a pool worker killed.
 #   flock /tmp/estilo-heavy.lock benchmarks/batch.sh WORK_DIR [IMAGES_DIR]
 # WORK_DIR gets the inputs, the outputs and log.txt. IMAGES_DIR (optional) adds real photos
 # and paintings (tubingen, starry_night, the_scream, shipwreck); otherwise generated ones.
@@ -9,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:?WORK_DIR}; IMAGES=${2:-}
 PY=${PY:-.venv/bin/python}; export PYTHONPATH=$PWD/src RAY_USAGE_STATS_ENABLED=0
-OPTS=(--size 128 --iterations 25 --scales 1 --device cpu -q)
+OPTS=(--size 128 --iterations 20 --scales 1 --device cpu -q)
 mkdir -p "$WORK/in/content" "$WORK/in/style"; LOG=$WORK/log.txt
 "$PY" - "$WORK/in" "$IMAGES" <<'PY'
 import sys, shutil
@@ -32,9 +33,9 @@ for name, kind in [("tubingen", "content"), ("starry_night", "style"),
     else:
         make_style((256, 256)).rotate(len(name) * 20).save(out / f"style/{name}.png")
 PY
-run() {  # run LABEL ARGS...: time one batch and log its summary line
-  local label=$1; shift; local start=$(date +%s.%N)
-  "$PY" -m estilo batch "$WORK/in/content" --style "$WORK/in/style" "${OPTS[@]}" "$@" 2>&1 \
+run() {  # run LABEL CONTENT ARGS...: time one batch and log its summary line
+  local label=$1 content=$2; shift 2; local start=$(date +%s.%N)
+  "$PY" -m estilo batch "$content" --style "$WORK/in/style" "${OPTS[@]}" "$@" 2>&1 \
     | grep -v "^\s*$" | tail -n 3 | sed "s/^/[$label] /" >> "$LOG"
   echo "[$label] wall $(awk "BEGIN {print $(date +%s.%N) - $start}") s" >> "$LOG"
 }
@@ -45,20 +46,20 @@ kill_later() {  # kill_later PARENT_PATTERN CHILD_PATTERN: in 25 s, SIGKILL one 
   KILLER=$!
 }
 echo "== $(date -u) $(nproc) cores; ${OPTS[*]}" >> "$LOG"
-run local-1-process -o "$WORK/local1" --workers 1
-run local-pool -o "$WORK/pool"
+run local-1-process "$WORK/in/content" -o "$WORK/local1" --workers 1
+run local-pool "$WORK/in/content" -o "$WORK/pool"
 PORT=$((20000 + RANDOM % 20000))
 ray_cmd=$(dirname "$PY")/ray
 "$ray_cmd" start --head --port=$PORT --num-cpus=1 --include-dashboard=false --block > "$WORK/ray-head.log" 2>&1 & HEAD=$!
 sleep 8
 "$ray_cmd" start --address=127.0.0.1:$PORT --num-cpus=1 --block > "$WORK/ray-worker.log" 2>&1 & NODE=$!
 sleep 8
-run ray-2-nodes -o "$WORK/ray" --backend ray --address 127.0.0.1:$PORT
+run ray-2-nodes "$WORK/in/content" -o "$WORK/ray" --backend ray --address 127.0.0.1:$PORT
 kill_later "ray/raylet/raylet" "^ray::run_task"   # a Ray worker (raylets start them)
-run ray-killed -o "$WORK/ray-killed" --backend ray --address 127.0.0.1:$PORT
+run ray-killed "$WORK/in/content" -o "$WORK/ray-killed" --backend ray --address 127.0.0.1:$PORT
 wait $KILLER
 kill_later "estilo batch .*/pool-killed" "spawn_main"
-run pool-killed -o "$WORK/pool-killed"
+run pool-killed "$WORK/in/content/photo.jpg" -o "$WORK/pool-killed"
 wait $KILLER
 kill -TERM $NODE $HEAD; wait $NODE $HEAD
 for d in local1 pool ray ray-killed pool-killed; do
