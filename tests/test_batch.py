@@ -107,6 +107,9 @@ def test_csv_and_toml_manifests_give_pairs_relative_to_the_manifest(tmp_path, im
         items = plan(out_dir=tmp_path / "out", manifest=tmp_path / manifest)
         assert [i.output for i in items] == [tmp_path / "out/a_wave.png",
                                              tmp_path / "out/sub/custom.png"]
+    (tmp_path / "jpeg.csv").write_text("content,style,output\nphotos/a.png,styles/wave.png,a.jpg\n")
+    with pytest.raises(BatchError, match="'.*a.jpg' must end in .png"):
+        plan(out_dir=tmp_path / "out", manifest=tmp_path / "jpeg.csv")
 
 
 @pytest.mark.parametrize("name, text, message", [

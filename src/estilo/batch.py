@@ -241,6 +241,10 @@ def plan(contents: Sequence[str | os.PathLike[str]] = (),
         rows = [(c, s, None) for c, s in _pairs(contents, styles)]
     items = [Item(i, c, s, out / (o if o else _fill(name, c, s, i)))
              for i, (c, s, o) in enumerate(rows, start=1)]
+    for item in items:
+        if item.output.suffix.lower() != ".png":
+            raise BatchError(f"manifest output {str(item.output)!r} must end in .png (resume "
+                             "reads the parameters embedded in PNG outputs)")
     _check_collisions(items)
     return items
 
