@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A 20-item batch (4 contents x 5 styles, 128 px, 20 iterations, caffe weights) on this
-# machine: the local backend in one process and on a process pool, the Ray backend on a
-# two-node local cluster, and again with a Ray worker killed (SIGKILL) 25 s into the batch;
-# then a 5-item pool batch with a pool worker killed.
+# machine: the local backend on a process pool, the Ray backend on a two-node local cluster,
+# again with a Ray worker killed (SIGKILL) 25 s into the batch, a 5-item pool batch with a
+# pool worker killed, and last the local backend in one process.
 #   flock /tmp/estilo-heavy.lock benchmarks/batch.sh WORK_DIR [IMAGES_DIR]
 # WORK_DIR gets the inputs, the outputs and log.txt. IMAGES_DIR (optional) adds real photos
 # and paintings (tubingen, starry_night, the_scream, shipwreck); otherwise generated ones.
@@ -46,7 +46,6 @@ kill_later() {  # kill_later PARENT_PATTERN CHILD_PATTERN: in 25 s, SIGKILL one 
   KILLER=$!
 }
 echo "== $(date -u) $(nproc) cores; ${OPTS[*]}" >> "$LOG"
-run local-1-process "$WORK/in/content" -o "$WORK/local1" --workers 1
 run local-pool "$WORK/in/content" -o "$WORK/pool"
 PORT=$((20000 + RANDOM % 20000))
 ray_cmd=$(dirname "$PY")/ray
@@ -58,11 +57,12 @@ run ray-2-nodes "$WORK/in/content" -o "$WORK/ray" --backend ray --address 127.0.
 kill_later "ray/raylet/raylet" "^ray::run_task"   # a Ray worker (raylets start them)
 run ray-killed "$WORK/in/content" -o "$WORK/ray-killed" --backend ray --address 127.0.0.1:$PORT
 wait $KILLER
+kill -TERM $NODE $HEAD; wait $NODE $HEAD
 kill_later "estilo batch .*/pool-killed" "spawn_main"
 run pool-killed "$WORK/in/content/photo.jpg" -o "$WORK/pool-killed"
 wait $KILLER
-kill -TERM $NODE $HEAD; wait $NODE $HEAD
-for d in local1 pool ray ray-killed pool-killed; do
+run local-1-process "$WORK/in/content" -o "$WORK/local1" --workers 1
+for d in pool ray ray-killed pool-killed local1; do
   "$PY" -c "import json,sys; s=json.load(open(sys.argv[1])); print('[summary $d]', {k: s[k] for k in ('done','skipped','failed','elapsed_s','workers')}, 'workers used:', len({i['worker'] for i in s['items']}))" "$WORK/$d/batch-summary.json" >> "$LOG"
 done
 echo "== done $(date -u)" >> "$LOG"
