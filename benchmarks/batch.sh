@@ -4,13 +4,15 @@
 # again with a Ray worker killed (SIGKILL) 25 s into the batch, a 5-item pool batch with a
 # pool worker killed, and last the local backend in one process.
 #   flock /tmp/estilo-heavy.lock benchmarks/batch.sh WORK_DIR [IMAGES_DIR]
-# WORK_DIR gets the inputs, the outputs and log.txt. IMAGES_DIR (optional) adds real photos
+# BATCH_OPTS replaces the estilo options, KILL_AFTER (s) the kill delay, ONLY=quick skips
+# the last two runs. WORK_DIR gets the inputs, the outputs and log.txt. IMAGES_DIR (optional) adds real photos
 # and paintings (tubingen, starry_night, the_scream, shipwreck); otherwise generated ones.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:?WORK_DIR}; IMAGES=${2:-}
-PY=${PY:-.venv/bin/python}; export PYTHONPATH=$PWD/src RAY_USAGE_STATS_ENABLED=0
-OPTS=(--size 128 --iterations 20 --scales 1 --device cpu -q)
+PY=${PY:-.venv/bin/python}; export PYTHONPATH=$PWD/src RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=disabled
+read -ra OPTS <<< "${BATCH_OPTS:---size 128 --iterations 20 --scales 1 --device cpu -q}"
+KILL_AFTER=${KILL_AFTER:-25}; ONLY=${ONLY:-}  # ONLY=quick: pool, ray, ray-killed only
 mkdir -p "$WORK/in/content" "$WORK/in/style"; LOG=$WORK/log.txt
 "$PY" - "$WORK/in" "$IMAGES" <<'PY'
 import sys, shutil
@@ -40,9 +42,9 @@ run() {  # run LABEL CONTENT ARGS...: time one batch and log its summary line
   echo "[$label] wall $(awk "BEGIN {print $(date +%s.%N) - $start}") s" >> "$LOG"
 }
 kill_later() {  # kill_later PARENT_PATTERN CHILD_PATTERN: in 25 s, SIGKILL one matching worker
-  ( sleep 25; parents=$(pgrep -d, -f "$1" || true)
+  ( sleep "$KILL_AFTER"; parents=$(pgrep -d, -f "$1" || true)
     pid=$(pgrep -P "${parents:-0}" -f -o "$2" || true)
-    [ -n "$pid" ] && kill -9 "$pid" && echo "[kill] SIGKILL pid $pid ($2) at +25 s" >> "$LOG" ) &
+    [ -n "$pid" ] && kill -9 "$pid" && echo "[kill] SIGKILL pid $pid ($2) at +$KILL_AFTER s" >> "$LOG" ) &
   KILLER=$!
 }
 echo "== $(date -u) $(nproc) cores; ${OPTS[*]}" >> "$LOG"
@@ -58,11 +60,13 @@ kill_later "ray/raylet/raylet" "^ray::run_task"   # a Ray worker (raylets start 
 run ray-killed "$WORK/in/content" -o "$WORK/ray-killed" --backend ray --address 127.0.0.1:$PORT
 wait $KILLER
 kill -TERM $NODE $HEAD; wait $NODE $HEAD
+[ "$ONLY" = quick ] || {
 kill_later "estilo batch .*/pool-killed" "spawn_main"
 run pool-killed "$WORK/in/content/photo.jpg" -o "$WORK/pool-killed"
 wait $KILLER
 run local-1-process "$WORK/in/content" -o "$WORK/local1" --workers 1
+}
 for d in pool ray ray-killed pool-killed local1; do
-  "$PY" -c "import json,sys; s=json.load(open(sys.argv[1])); print('[summary $d]', {k: s[k] for k in ('done','skipped','failed','elapsed_s','workers')}, 'workers used:', len({i['worker'] for i in s['items']}))" "$WORK/$d/batch-summary.json" >> "$LOG"
+  [ -f "$WORK/$d/batch-summary.json" ] && "$PY" -c "import json,sys; s=json.load(open(sys.argv[1])); print('[summary $d]', {k: s[k] for k in ('done','skipped','failed','elapsed_s','workers')}, 'workers used:', len({i['worker'] for i in s['items']}))" "$WORK/$d/batch-summary.json" >> "$LOG"
 done
 echo "== done $(date -u)" >> "$LOG"

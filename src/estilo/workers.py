@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import StyleConfig
+from .config import ConfigError, StyleConfig
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,11 @@ def ray_tasks(tasks: Sequence[Task], address: str | None, cpus: float,
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+        except (ConnectionError, ray.exceptions.RayError) as e:
+            raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: "
+                              f"{_one_line(e)}; check --address") from None
     use_gpu = tasks[0].config.device in ("auto", "cuda") and ray.cluster_resources().get("GPU", 0) > 0
     remote = ray.remote(run_task).options(num_cpus=cpus, num_gpus=1 if use_gpu else 0,
                                           max_retries=retries)
