@@ -3,6 +3,8 @@
 Importing estilo has no side effects and imports neither gradio nor ray.
 """
 
+from typing import Any
+
 from .config import ConfigError, StyleConfig
 from .gridrun import grid
 from .grids import GridResult
@@ -15,6 +17,7 @@ from .weights import WeightsError
 __version__ = _version()
 
 __all__ = [
+    "BatchError",
     "ConfigError",
     "GridResult",
     "ImageError",
@@ -28,6 +31,18 @@ __all__ = [
     "grid",
     "load_image",
     "read_parameters",
+    "run_batch",
     "save_image",
     "stylize",
 ]
+
+_LAZY = {"run_batch": "estilo.batch", "BatchError": "estilo.batch"}
+
+
+def __getattr__(name: str) -> Any:
+    """Batch runs load on first use (:mod:`estilo.batch`; Ray only with its backend)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'estilo' has no attribute {name!r}")

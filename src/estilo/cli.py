@@ -32,7 +32,9 @@ USER_ERRORS = (ConfigError, ImageError, OutputError, WeightsError, DeviceError, 
 EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
 
 # Subcommands live in their own modules, each with main(argv) -> int; imported on use.
-SUBCOMMANDS: dict[str, str] = {"resume": "estilo.resume", "grid": "estilo.gridrun"}
+SUBCOMMANDS: dict[str, str] = {
+    "resume": "estilo.resume", "grid": "estilo.gridrun", "batch": "estilo.batch_cli",
+}
 
 HELP = {
     "size": "output long side in px, or WxH (default %(default)s)",
