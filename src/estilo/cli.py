@@ -31,7 +31,7 @@ USER_ERRORS = (ConfigError, ImageError, OutputError, WeightsError, DeviceError, 
 EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
 
 # Subcommands live in their own modules, each with main(argv) -> int; imported on use.
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {"recolor": "estilo.recolor"}
 
 HELP = {
     "size": "output long side in px, or WxH (default %(default)s)",
@@ -65,7 +65,22 @@ HELP = {
     "start_size": "long side of the coarsest level (default %(default)s)",
     "scale_iterations": "iterations at each coarser level (default %(default)s)",
     "device": "auto, cpu, cuda, cuda:N or mps (default %(default)s)",
+    "style_scale": "style size relative to the output's: 2 = larger strokes, 0.5 = finer "
+                   "(default %(default)s)",
+    "style_loss": "style statistics: gram (Gatys) or meancov (mean and covariance, "
+                  "Wasserstein-2) (default %(default)s)",
+    "layer_weighting": "style layer weights: equal, or channels = 1/C^2 as in Gatys' code "
+                       "(default %(default)s)",
+    "style_blend": "weight of each style, comma-separated, e.g. 3,7 (normalised to sum 1; "
+                   "a folder counts as one style; default equal)",
+    "preserve_color": "keep the content's colours: luminance = transfer luminance only, "
+                      "match = recolour the style to the content first (default %(default)s)",
+    "mask": "image with one flat colour per style, dark to light in the styles' order: "
+            "each style paints only its region (see README)",
+    "keep_alpha": "give the output the content's transparency (PNG, WEBP, TIFF)",
 }
+# Extra spellings of generated options.
+ALIASES: dict[str, tuple[str, ...]] = {"style_blend": ("--style-weights",)}
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -85,7 +100,7 @@ def _size(text: str) -> int | tuple[int, int]:
 CONVERTERS: dict[str, Callable[[str], Any]] = {
     "size": _size, "style_size": int, "content_layers": str, "style_layers": str,
     "content_layer_weights": _floats, "style_layer_weights": _floats, "lr": float, "init": str,
-    "weights": str, "device": str,
+    "weights": str, "device": str, "style_blend": _floats, "mask": str,
 }
 
 
@@ -108,7 +123,8 @@ def add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig | 
         choices = _literal_choices(str(hints[name]))
         kind = CONVERTERS.get(name, type(default))
         shown = ",".join(default) if isinstance(default, tuple) and name.endswith("layers") else default
-        parser.add_argument(flag, type=kind, default=shown, choices=choices, help=HELP[name],
+        parser.add_argument(flag, *ALIASES.get(name, ()), type=kind, default=shown,
+                            choices=choices, help=HELP[name],
                             metavar=None if choices else name.upper())
 
 
@@ -131,7 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog="More commands: " + (", ".join(SUBCOMMANDS) or "none") +
                      " (estilo COMMAND --help).")
     parser.add_argument("content", help="content image (the photo)")
-    parser.add_argument("style", nargs="+", help="style image(s) (the painting)")
+    parser.add_argument("style", nargs="*", help="style image(s) or folder(s) of images "
+                        "(the painting); or give them with --style")
+    parser.add_argument("--style", dest="style_option", nargs="+", default=[], metavar="STYLE",
+                        help="style image(s) or folder(s), as an option")
     parser.add_argument("-o", "--output", default="out.png", help="output image (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--save-every", type=int, default=0, metavar="N",
@@ -149,7 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         module = importlib.import_module(SUBCOMMANDS[argv[0]])
         return int(module.main(argv[1:]))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.style = [*args.style, *args.style_option]
+    if not args.style:
+        parser.error("give at least one style image (STYLE or --style)")
     logging.basicConfig(level=logging.WARNING, format="estilo: %(message)s")
     return guarded(lambda: stylize_command(args), debug=args.debug)
 
@@ -194,14 +217,14 @@ def stylize_command(args: argparse.Namespace) -> int:
     """``estilo CONTENT STYLE -o OUT``: check everything, run with a progress bar, save."""
     config = config_from_args(args)
     output = check_output_path(args.output, overwrite=args.overwrite,
-                               inputs=[args.content, *args.style])
+                               inputs=[args.content, *args.style, *filter(None, [config.mask])])
     job = Stylizer().job(args.content, args.style, config)
     job.weights()  # fail on missing weights before the progress bar starts
     last, status = run_with_progress(job, output, save_every=args.save_every, quiet=args.quiet)
     if last is None:
         print("estilo: stopped before the first iteration; nothing saved", file=sys.stderr)
         return status or 1
-    saved = save_image(to_pil(last.image), output,
+    saved = save_image(to_pil(job.finish(last.image)), output, alpha=job.inputs.alpha,
                        parameters=job.parameters(last, interrupted=status != 0))
     print(f"estilo: wrote {saved} ({last.iteration}/{last.total} iterations, "
           f"{last.elapsed:.1f} s)", file=sys.stderr)
@@ -222,7 +245,8 @@ def run_with_progress(job: Job, output: Path, *, save_every: int = 0,
             for last in job.steps():
                 _show(bar, last)
                 if save_every and last.iteration % save_every == 0 and last.iteration < last.total:
-                    save_image(to_pil(last.image), output, parameters=job.parameters(last, partial=True))
+                    save_image(to_pil(job.finish(last.image)), output, alpha=job.inputs.alpha,
+                               parameters=job.parameters(last, partial=True))
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
     except Terminated:
