@@ -19,7 +19,7 @@ other directions flat.
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 # NTSC YIQ (the space used by Gatys et al. 2017); rows give Y, I, Q from R, G, B.
 RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
@@ -119,3 +119,14 @@ def recolor(image: Tensor, content: Tensor, mode: str) -> Tensor:
     if mode == "match":
         return match_color(image, content)
     raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+
+
+class GreyInput(nn.Module):
+    """Runs ``network`` on the luminance of its input (luminance-only transfer)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, image: Tensor) -> dict[str, Tensor]:
+        return self.network(grey(image))  # type: ignore[no-any-return]

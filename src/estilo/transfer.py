@@ -122,6 +122,8 @@ class Stylizer:
             net = VGG19Features(weights.convs, weights.preprocessing, layers=layers,
                                 pooling=config.pooling)
             self._extractors[key] = net.to(device)
+        if config.preserve_color == "luminance":  # the network sees luminance only
+            return color.GreyInput(self._extractors[key])  # type: ignore[return-value]
         return self._extractors[key]
 
 
