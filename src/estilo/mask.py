@@ -6,7 +6,7 @@ An image (PNG recommended) with the content's aspect ratio, painted with **one f
 per style**. The colours are taken **from dark to light** (by luminance): the darkest is the
 first style, the lightest the last. Two styles: black and white; three: black, grey and
 white (or any colours of different brightness). Colours closer than 48 (in 0-255 RGB units)
-to a more common colour, and colours covering under 0.5 % of the mask (anti-aliased edges,
+to a more common colour, and colours covering under 1 % of the mask (anti-aliased edges,
 JPEG noise), are not regions of their own: their pixels join the nearest region.
 
 Each region becomes a soft map (N x 1 x H x W, the regions summing to 1) at the working
@@ -30,7 +30,7 @@ from .image import ImageError
 from .vgg import pool_factor
 
 MERGE_DISTANCE = 48.0  # RGB 0-255 units: nearer colours belong to the same region
-MIN_SHARE = 0.005      # a colour covering less of the mask is not a region
+MIN_SHARE = 0.01       # a colour covering less of the mask is not a region
 ASPECT_TOLERANCE = 0.02
 CHECK_SIDE = 1024      # masks are checked at most this long (speed)
 
