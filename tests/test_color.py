@@ -5,8 +5,17 @@ import torch
 from PIL import Image
 
 from estilo import Stylizer, cli
-from estilo.color import (color_statistics, combine_luminance, grey, luminance, match_color,
-                          match_luminance, recolor, rgb_to_yiq, yiq_to_rgb)
+from estilo.color import (
+    color_statistics,
+    combine_luminance,
+    grey,
+    luminance,
+    match_color,
+    match_luminance,
+    recolor,
+    rgb_to_yiq,
+    yiq_to_rgb,
+)
 from estilo.image import load_image, read_parameters, resize, to_tensor
 from estilo.recolor import recolor_image
 

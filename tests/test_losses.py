@@ -1,8 +1,22 @@
 import pytest
 import torch
 
-from estilo.losses import (Objective, blend_grams, content_loss, gram_matrix, layer_scale,
-                           style_loss, tv_loss)
+from estilo.losses import (
+    MEANCOV_SCALE,
+    Objective,
+    blend_grams,
+    channel_weights,
+    content_loss,
+    covariance,
+    feature_moments,
+    gram_matrix,
+    layer_scale,
+    meancov_loss,
+    sqrtm,
+    style_loss,
+    tv_loss,
+    wasserstein2,
+)
 
 
 def test_gram_matrix_hand_computed():
@@ -96,10 +110,6 @@ def test_objective_is_zero_at_its_targets():
 
 
 # --- guided Gram matrices, meancov, layer weighting, blends -----------------------------------
-
-from estilo.losses import (MEANCOV_SCALE, channel_weights, covariance,  # noqa: E402
-                           feature_moments, meancov_loss, sqrtm, wasserstein2)
-
 
 def test_guided_gram_with_a_full_mask_is_the_gram_and_a_region_sees_only_itself():
     f = torch.rand(1, 4, 6, 8)

@@ -7,7 +7,6 @@ import torch
 from PIL import Image, ImageDraw
 
 from estilo import ConfigError, ImageError, Stylizer
-from estilo.image import read_parameters
 from estilo.mask import check, colors, layer_masks, region_colors, region_maps
 from estilo.vgg import VGG19Features
 from estilo.weights import load_weights

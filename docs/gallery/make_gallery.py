@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 CONTENT, STYLE, EMBER = (EXAMPLES / n for n in ("content.jpg", "style.jpg", "style-ember.jpg"))
 LABEL_HEIGHT = 16
+log = logging.getLogger("gallery")
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,7 +56,7 @@ class Gallery:
             start = time.perf_counter()
             result = self.stylizer.run(content, styles, self.base.replace(**options))
             self.cache[key] = result.image
-            logging.info("%s: %.0f s", key, time.perf_counter() - start)
+            log.info("%s: %.0f s", key, time.perf_counter() - start)
         return self.cache[key]
 
     def save(self, name: str, panels: list[tuple[Image.Image, str]]) -> None:
@@ -70,7 +71,7 @@ class Gallery:
             x += panel.width + 4
         path = self.out / f"{name}.png"
         strip.quantize(colors=256).save(path, optimize=True)
-        logging.info("wrote %s (%d KB)", path, path.stat().st_size // 1024)
+        log.info("wrote %s (%d KB)", path, path.stat().st_size // 1024)
 
 
 def _thumb(path: Path, height: int) -> Image.Image:

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from .optim import OPTIMIZERS, PIXEL_SCALE, SCHEDULES, default_lr
 from .losses import channel_weights
+from .optim import OPTIMIZERS, PIXEL_SCALE, SCHEDULES, default_lr
 from .vgg import channels_of, parse_layers
 
 Pooling = Literal["max", "avg"]

@@ -97,14 +97,12 @@ def _expand_styles(styles: Sequence[ImageInput]) -> tuple[list[int], list[ImageI
     groups: list[int] = []
     items: list[ImageInput] = []
     for index, item in enumerate(styles):
-        found = folder_images(item) if _is_folder(item) else [item]
+        found: list[ImageInput] = [item]
+        if not isinstance(item, Image.Image) and Path(item).expanduser().is_dir():
+            found = list(folder_images(item))
         groups += [index] * len(found)
         items += found
     return groups, items
-
-
-def _is_folder(item: ImageInput) -> bool:
-    return not isinstance(item, Image.Image) and Path(item).expanduser().is_dir()
 
 
 def folder_images(folder: str | os.PathLike[str]) -> list[Path]:

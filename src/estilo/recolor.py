@@ -18,8 +18,15 @@ from PIL import Image
 
 from . import color
 from .cli import _Parser, guarded
-from .image import (check_output_path, load_alpha, read_parameters, resize, save_image, to_pil,
-                    to_tensor)
+from .image import (
+    check_output_path,
+    load_alpha,
+    read_parameters,
+    resize,
+    save_image,
+    to_pil,
+    to_tensor,
+)
 from .inputs import load_source
 
 
