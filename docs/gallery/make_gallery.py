@@ -2,8 +2,8 @@
 
 Uses only the bundled examples (examples/content.jpg, examples/style.jpg and
 examples/style-ember.jpg, both styles painted by examples/make_style.py) and the default
-Caffe VGG19 weights; every run is small (256 px, 150 iterations, one scale) so the whole
-gallery takes a few minutes on a CPU. From the repository root:
+Caffe VGG19 weights; every run is small (200 px, 100 iterations from the content image, one
+scale) so the whole gallery takes a few minutes on a CPU. From the repository root:
 
     python docs/gallery/make_gallery.py            # writes docs/gallery/*.png
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,8 +34,8 @@ log = logging.getLogger("gallery")
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    parser.add_argument("--size", type=int, default=256, help="output long side (px)")
-    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--size", type=int, default=200, help="output long side (px)")
+    parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--device", default="auto")
     return parser.parse_args()
 
@@ -45,7 +46,7 @@ class Gallery:
     def __init__(self, args: argparse.Namespace) -> None:
         self.out = args.out
         self.base = StyleConfig(size=args.size, iterations=args.iterations, scales=1,
-                                device=args.device)
+                                init="content", device=args.device)
         self.stylizer = Stylizer()  # keeps the network between runs
         self.cache: dict[str, Image.Image] = {}
 
@@ -115,15 +116,16 @@ def make_transparent_content(path: Path) -> Path:
 
 
 def main() -> None:
+    start = time.perf_counter()
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     g = Gallery(args)
     base = g.run("base", [STYLE])
     h = base.height
-    g.save("blend", [(base, "style.jpg"), (g.run("blend", [STYLE, EMBER], style_blend=(1, 1)),
-                                           "+ style-ember.jpg, --style-weights 1,1"),
-                     (g.run("ember", [EMBER]), "style-ember.jpg")])
+    g.save("blend", [(base, "style.jpg"), (_thumb(STYLE, h), "style.jpg"),
+                     (_thumb(EMBER, h), "style-ember.jpg"),
+                     (g.run("blend", [STYLE, EMBER], style_blend=(1, 1)), "--style-weights 1,1")])
     g.save("style-scale", [(g.run("scale-0.5", [STYLE], style_scale=0.5), "--style-scale 0.5"),
                            (base, "1 (default)"),
                            (g.run("scale-2", [STYLE], style_scale=2.0), "--style-scale 2")])
@@ -131,18 +133,20 @@ def main() -> None:
         (base, "none"), (g.run("luminance", [STYLE], preserve_color="luminance"), "luminance"),
         (g.run("match", [STYLE], preserve_color="match"), "match"),
         (recolor_image(base, Image.open(CONTENT).convert("RGB")), "estilo recolor")])
-    mask = make_mask(args.out / "mask.png")
-    g.save("mask", [(_thumb(mask, h), "mask.png"),
+    mask = make_mask(args.out / "two-regions.png")
+    g.save("mask", [(_thumb(mask, h), "two-regions.png"),
                     (g.run("mask", [STYLE, EMBER], mask=str(mask)),
                      "--mask mask.png, two styles")])
     g.save("style-loss", [(base, "gram (default)"),
                           (g.run("meancov", [STYLE], style_loss="meancov"), "--style-loss meancov"),
                           (g.run("channels", [STYLE], layer_weighting="channels"),
                            "--layer-weighting channels")])
-    cutout = make_transparent_content(args.out / "content-alpha.png")
-    g.save("keep-alpha", [(_thumb(cutout, h), "content-alpha.png"),
-                          (g.run("alpha", [STYLE], content=cutout, keep_alpha=True),
-                           "--keep-alpha")])
+    with tempfile.TemporaryDirectory() as folder:
+        cutout = make_transparent_content(Path(folder) / "content-alpha.png")
+        g.save("keep-alpha", [(_thumb(cutout, h), "content with alpha"),
+                              (g.run("alpha", [STYLE], content=cutout, keep_alpha=True),
+                               "--keep-alpha")])
+    log.info("gallery done in %.0f s", time.perf_counter() - start)
 
 
 if __name__ == "__main__":
