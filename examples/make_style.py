@@ -6,8 +6,13 @@ of jittered colour, drawn semi-opaque in passes from broad to fine.  Colours
 come from a bold palette: blues and cyan in the swirling sky, ochre/yellow and
 white near the vortex "moons".  Needs only numpy and Pillow; fixed seed, so
 `python examples/make_style.py` always writes the same image.
+
+`python examples/make_style.py --palette ember --seed 11 -o examples/style-ember.jpg`
+paints the second bundled style (reds, oranges and violet; used by the gallery for
+style blending and masks).
 """
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +20,7 @@ from PIL import Image, ImageDraw
 
 W, H, SEED = 512, 512, 7
 OUT = Path(__file__).with_name("style.jpg")
-rng = np.random.default_rng(SEED)
+rng = np.random.default_rng(SEED)  # reseeded by main()
 # (x, y, strength, radius): vortex centres; sign sets the turning direction.
 VORTICES = [
     (140, 160, 1.4, 60),
@@ -30,6 +35,18 @@ BLUES = np.array(
 )
 WARMS = np.array([(230, 190, 60), (210, 150, 40), (245, 225, 120), (250, 245, 225)], float)
 EDGE = (10, 16, 40, 255)
+BACKGROUND = (25, 45, 110, 255)
+# name: (cool colours, warm colours, stroke edge, background)
+PALETTES = {
+    "blue": (BLUES, WARMS, EDGE, BACKGROUND),
+    "ember": (
+        np.array([(120, 20, 30), (170, 40, 30), (90, 20, 70), (200, 70, 40), (60, 10, 50)], float),
+        np.array([(250, 170, 40), (240, 120, 30), (255, 220, 120), (250, 240, 210)], float),
+        (30, 8, 20, 255),
+        (70, 15, 40, 255),
+    ),
+}
+palette = PALETTES["blue"]  # set by main()
 
 
 def flow(p):
@@ -60,9 +77,9 @@ def paint_pass(img, n, length, width, step=4.0):
     layer = Image.new("RGBA", (W, H), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     for path, is_warm in zip(paths, warm):
-        pal = WARMS if is_warm else BLUES
+        pal = palette[1] if is_warm else palette[0]
         base = pal[rng.integers(len(pal))]
-        draw.line([tuple(q) for q in path], fill=EDGE, width=width + 3, joint="curve")
+        draw.line([tuple(q) for q in path], fill=palette[2], width=width + 3, joint="curve")
         d = np.gradient(path, axis=0)
         normal = np.stack([-d[:, 1], d[:, 0]], 1) / (np.hypot(*d.T)[:, None] + 1e-9)
         for off in np.linspace(-width / 2 + 1, width / 2 - 1, max(2, width // 4)):
@@ -72,11 +89,18 @@ def paint_pass(img, n, length, width, step=4.0):
     img.alpha_composite(layer)
 
 
-def main():
-    img = Image.new("RGBA", (W, H), (25, 45, 110, 255))
+def main(argv=None):
+    global rng, palette
+    parser = argparse.ArgumentParser(description="Paint a bundled example style image.")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed (default %(default)s)")
+    parser.add_argument("--palette", choices=sorted(PALETTES), default="blue")
+    parser.add_argument("-o", "--output", type=Path, default=OUT, help="default: style.jpg here")
+    args = parser.parse_args(argv)
+    rng, palette = np.random.default_rng(args.seed), PALETTES[args.palette]
+    img = Image.new("RGBA", (W, H), palette[3])
     for n, length, width in [(220, 40, 16), (500, 28, 11), (700, 20, 8), (300, 14, 6)]:
         paint_pass(img, n, length, width)
-    img.convert("RGB").save(OUT, quality=92)
+    img.convert("RGB").save(args.output, quality=92)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,14 @@ EVERY_OPTION = [
     "--optimizer", "sgd", "--lr", "10", "--lr-schedule", "plateau", "--lr-patience", "2",
     "--lr-factor", "0.5", "--lr-min", "0.001", "--iterations", "4", "--scales", "2",
     "--start-size", "20", "--scale-iterations", "2", "--device", "cpu", "--save-every", "2",
-    "--overwrite", "--quiet", "--background", "#102030",
+    "--overwrite", "--quiet", "--background", "#102030", "--style-scale", "0.5",
+    "--style-loss", "meancov", "--layer-weighting", "channels", "--style-blend", "1,3",
+    "--preserve-color", "luminance", "--keep-alpha",
 ]
+# Options that take paths, added by the test below: a second style and a two-region mask.
+PATH_OPTIONS = ["--style", "--mask"]
 OTHER_FLAGS = ["--debug", "--version", "--help", "-h", "-o", "--output", "-q", "--no-upscale",
-               "--no-mkdir"]
+               "--no-mkdir", "--style-weights", "--no-keep-alpha", *PATH_OPTIONS]
 
 
 def test_every_flag_is_exercised_by_these_tests():
@@ -40,11 +44,26 @@ def test_every_flag_is_exercised_by_these_tests():
     assert flags - used == set()
 
 
+def _two_region_mask(tmp_path):
+    mask = Image.new("L", (64, 48), 0)
+    mask.paste(255, (32, 0, 64, 48))
+    mask.save(tmp_path / "mask.png")
+    return tmp_path / "mask.png"
+
+
 def test_every_option_reaches_the_embedded_parameters(content_path, style_path, tmp_path):
     out = tmp_path / "every.png"
     out.write_bytes(b"old")
-    assert cli.main([str(content_path), str(style_path), "-o", str(out), *EVERY_OPTION]) == 0
-    config = read_parameters(out)["config"]
+    mask = _two_region_mask(tmp_path)
+    assert cli.main([str(content_path), str(style_path), "-o", str(out), *EVERY_OPTION,
+                     "--style", str(content_path), "--mask", str(mask)]) == 0
+    params = read_parameters(out)
+    config = params["config"]
+    assert config["style_scale"] == 0.5 and config["style_loss"] == "meancov"
+    assert config["layer_weighting"] == "channels" and config["style_blend"] == [0.25, 0.75]
+    assert config["preserve_color"] == "luminance" and config["keep_alpha"] is True
+    assert config["mask"] == str(mask) and params["inputs"]["mask"]["name"] == "mask.png"
+    assert [s["name"] for s in params["inputs"]["styles"]] == ["style.png", "content.png"]
     assert config["size"] == [40, 32] and config["style_size"] == 48 and config["upscale"] is True
     assert config["background"] == "#102030"
     assert config["content_layers"] == ["relu2_1"] and config["content_layer_weights"] == [3.0]
@@ -235,3 +254,37 @@ def test_python_dash_m_and_console_script_usage(tmp_path):
     assert proc.returncode == 2
     assert re.match(r"estilo: error: .*missing\.png", proc.stderr.strip())
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_style_option_spelling_and_style_weights_alias(content_path, style_path, tmp_path):
+    out = tmp_path / "two.png"
+    assert cli.main([str(content_path), "--style", str(style_path), str(content_path),
+                     "--style-weights", "3,7", "-o", str(out), *FAST]) == 0
+    params = read_parameters(out)
+    assert params["config"]["style_blend"] == [0.3, 0.7]
+    assert [s["name"] for s in params["inputs"]["styles"]] == ["style.png", "content.png"]
+
+
+def test_style_count_errors_are_one_line(content_path, style_path, tmp_path, capsys):
+    out = tmp_path / "o.png"
+    with pytest.raises(SystemExit) as info:
+        cli.main([str(content_path), "-o", str(out), *FAST])
+    assert info.value.code == 2 and "style" in capsys.readouterr().err
+    err = _one_line_error(capsys, cli.main([str(content_path), str(style_path), "--style-weights",
+                                            "1,2", "-o", str(out), *FAST]))
+    assert "style_blend" in err
+    err = _one_line_error(capsys, cli.main([str(content_path), str(style_path), "--mask",
+                                            str(_two_region_mask(tmp_path)), "-o", str(out), *FAST]))
+    assert "two styles" in err
+    assert not out.exists()
+
+
+def test_keep_alpha_writes_the_contents_transparency(content_path, style_path, tmp_path):
+    rgba = Image.open(content_path).convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
+    rgba.save(tmp_path / "alpha.png")
+    out = tmp_path / "kept.png"
+    assert cli.main([str(tmp_path / "alpha.png"), str(style_path), "--keep-alpha", "-o", str(out),
+                     *FAST]) == 0
+    with Image.open(out) as img:
+        assert img.mode == "RGBA" and img.getchannel("A").getextrema()[0] < 50

@@ -80,3 +80,31 @@ def test_background_refuses_other_values_in_one_line(bad):
     with pytest.raises(ConfigError, match="background") as info:
         StyleConfig(background=bad)
     assert "\n" not in str(info.value) and "#rrggbb" in str(info.value)
+
+
+def test_style_blend_is_normalised_and_checked():
+    from estilo import StyleConfig as C
+    assert C(style_blend=(3, 7)).style_blend == pytest.approx((0.3, 0.7))
+    assert C(style_blend=[1, 1, 2]).style_blend == pytest.approx((0.25, 0.25, 0.5))
+    for bad in ((0, 0), (-1, 2), (float("nan"), 1), ()):
+        with pytest.raises(ConfigError, match="style_blend"):
+            C(style_blend=bad)
+
+
+def test_new_choices_are_validated():
+    from estilo import StyleConfig as C
+    for field, value in (("style_loss", "lap"), ("layer_weighting", "depth"),
+                         ("preserve_color", "hue"), ("style_scale", 0), ("mask", "")):
+        with pytest.raises(ConfigError, match=field):
+            C(**{field: value})
+
+
+def test_channel_layer_weighting():
+    from estilo import StyleConfig as C
+    from estilo.config import layer_weights
+    w = layer_weights(C(layer_weighting="channels", style_weight=1.0,
+                        style_layers=("conv1_1", "conv2_1")), "style")
+    assert w["conv1_1"] / w["conv2_1"] == pytest.approx(4.0)
+    assert sum(w.values()) == pytest.approx(2.0)
+    assert layer_weights(C(style_weight=1.0, style_layers=("conv1_1", "conv2_1")), "style") == \
+        {"conv1_1": 1.0, "conv2_1": 1.0}

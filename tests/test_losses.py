@@ -1,8 +1,22 @@
 import pytest
 import torch
 
-from estilo.losses import (Objective, blend_grams, content_loss, gram_matrix, layer_scale,
-                           style_loss, tv_loss)
+from estilo.losses import (
+    MEANCOV_SCALE,
+    Objective,
+    blend_grams,
+    channel_weights,
+    content_loss,
+    covariance,
+    feature_moments,
+    gram_matrix,
+    layer_scale,
+    meancov_loss,
+    sqrtm,
+    style_loss,
+    tv_loss,
+    wasserstein2,
+)
 
 
 def test_gram_matrix_hand_computed():
@@ -93,3 +107,124 @@ def test_objective_is_zero_at_its_targets():
     content = _features(0)
     terms = _objective(content, content)(content, torch.zeros(1, 3, 4, 4))
     assert terms["content"] == 0 and terms["style"] == 0 and terms["tv"] == 0
+
+
+# --- guided Gram matrices, meancov, layer weighting, blends -----------------------------------
+
+def test_guided_gram_with_a_full_mask_is_the_gram_and_a_region_sees_only_itself():
+    f = torch.rand(1, 4, 6, 8)
+    assert torch.allclose(gram_matrix(f, mask=torch.ones(1, 1, 6, 8)), gram_matrix(f))
+    left = torch.zeros(1, 1, 6, 8)
+    left[..., :4] = 1.0
+    assert torch.allclose(gram_matrix(f, mask=left), gram_matrix(f[..., :4]), atol=1e-6)
+    assert torch.allclose(gram_matrix(f, norm="hw", mask=left), gram_matrix(f[..., :4], norm="hw"),
+                          atol=1e-6)
+
+
+def test_guided_style_loss_gradient_stays_inside_its_region_up_to_the_border():
+    f = torch.rand(1, 4, 6, 8, requires_grad=True)
+    mask = torch.zeros(1, 1, 6, 8)
+    mask[..., :3] = 1.0
+    style_loss(f, gram_matrix(torch.rand(1, 4, 5, 5)), mask=mask).backward()
+    per_column = f.grad.abs().sum(dim=(0, 1, 2))
+    assert (per_column[:3] > 0).all()          # up to the last column of the region ...
+    assert (per_column[3:] == 0).all()         # ... and nothing from the first column outside
+
+
+def test_feature_moments_match_the_definition_and_weight_by_the_mask():
+    f = torch.rand(2, 3, 4, 5, dtype=torch.float64)
+    mean, second = feature_moments(f)
+    flat = f.reshape(2, 3, 20)
+    assert torch.allclose(mean, flat.mean(-1))
+    assert torch.allclose(second, flat @ flat.transpose(1, 2) / 20)
+    mask = torch.zeros(2, 1, 4, 5, dtype=torch.float64)
+    mask[..., 1:3, :] = 1.0
+    assert torch.allclose(feature_moments(f, mask)[0], f[..., 1:3, :].reshape(2, 3, -1).mean(-1))
+
+
+def test_wasserstein2_known_values():
+    # Diagonal Gaussians: |m1 - m2|^2 + sum (sqrt(a) - sqrt(b))^2
+    m1, m2 = torch.tensor([[0.0, 1.0]]), torch.tensor([[2.0, 1.0]])
+    c1, c2 = torch.diag(torch.tensor([4.0, 1.0]))[None], torch.diag(torch.tensor([1.0, 9.0]))[None]
+    expected = 4.0 + (2 - 1) ** 2 + (1 - 3) ** 2
+    assert torch.allclose(wasserstein2(m1, c1, m2, c2), torch.tensor([expected]), atol=1e-4)
+    assert torch.allclose(wasserstein2(m1, c1, m1, c1), torch.zeros(1), atol=1e-4)
+
+
+def test_sqrtm_squares_back_and_its_gradient_is_right():
+    b = torch.rand(4, 4, dtype=torch.float64)
+    a = b @ b.T + torch.eye(4, dtype=torch.float64)
+    assert torch.allclose(sqrtm(a) @ sqrtm(a), a)
+    x = torch.rand(4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda m: sqrtm(m @ m.T + torch.eye(4, dtype=m.dtype)), (x,))
+
+
+def test_meancov_loss_zero_at_its_target_positive_elsewhere_and_gradcheck():
+    f = torch.rand(1, 3, 4, 4, dtype=torch.float64)
+    mean, second = feature_moments(f)
+    target_cov = covariance(mean, second)
+    assert float(meancov_loss(f, mean, target_cov)) < 1e-6
+    g = torch.rand(1, 3, 4, 4, dtype=torch.float64) * 2
+    assert float(meancov_loss(g, mean, target_cov)) > 1e-3
+    x = g.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: meancov_loss(t, mean, target_cov), (x,))
+
+
+def test_meancov_loss_is_w2_over_channels():
+    f, g = torch.rand(1, 3, 5, 5), torch.rand(1, 3, 5, 5) + 1
+    mean_g, second_g = feature_moments(g)
+    mean_f, second_f = feature_moments(f)
+    w2 = wasserstein2(mean_f, covariance(mean_f, second_f), mean_g, covariance(mean_g, second_g))
+    assert torch.isclose(meancov_loss(f, mean_g, covariance(mean_g, second_g)), w2.mean() / 3,
+                         rtol=1e-4)
+
+
+def test_channel_weights_are_one_over_c_squared_averaging_one():
+    w = channel_weights([64, 128, 256])
+    assert sum(w) == pytest.approx(3.0)
+    assert w[0] / w[1] == pytest.approx(4.0) and w[1] / w[2] == pytest.approx(4.0)
+    assert channel_weights([512, 512]) == pytest.approx((1.0, 1.0))
+
+
+def test_objective_blends_style_targets_with_normalised_weights():
+    content, a, b = _features(0), _features(1), _features(2)
+    obj = Objective.from_features(content, [a, b], content_weights={"c": 1.0},
+                                  style_weights={"s": 1.0}, style_blend=[3, 7], feature_norm="none")
+    expected = 0.3 * gram_matrix(a["s"]) + 0.7 * gram_matrix(b["s"])
+    assert torch.allclose(obj.style_targets["s"][0][0], expected)
+
+
+def test_a_group_of_images_shares_its_styles_weight():
+    content, a, b, c = _features(0), _features(1), _features(2), _features(3)
+    obj = Objective.from_features(content, [a, b, c], content_weights={"c": 1.0},
+                                  style_weights={"s": 1.0}, style_blend=[0.5, 0.5],
+                                  groups=[0, 0, 1], feature_norm="none")
+    expected = 0.25 * gram_matrix(a["s"]) + 0.25 * gram_matrix(b["s"]) + 0.5 * gram_matrix(c["s"])
+    assert torch.allclose(obj.style_targets["s"][0][0], expected)
+
+
+def test_meancov_objective_equals_the_function_and_is_zero_at_target():
+    content, style = _features(0), _features(1)
+    obj = Objective.from_features(content, [style], content_weights={"c": 1.0},
+                                  style_weights={"s": 2.0}, style_loss="meancov")
+    s = obj.scales["s"]
+    mean, second = feature_moments(style["s"] / s)
+    current = _features(2)
+    expected = 2.0 * MEANCOV_SCALE * meancov_loss(current["s"] / s, mean, covariance(mean, second))
+    assert torch.isclose(obj(current, torch.rand(1, 3, 8, 8))["style"], expected, rtol=1e-4)
+    assert float(obj(style, torch.rand(1, 3, 8, 8))["style"]) < 1e-6
+
+
+def test_masked_objective_is_zero_when_each_region_shows_its_own_style():
+    p, q = torch.rand(1, 4, 6, 4), torch.rand(1, 4, 6, 4) * 3
+    current = {"s": torch.cat([p, q], dim=-1)}      # left: style 0's pattern, right: style 1's
+    mask = torch.zeros(2, 1, 6, 8)
+    mask[0, ..., :4], mask[1, ..., 4:] = 1.0, 1.0
+    obj = Objective.from_features({"s": current["s"]}, [{"s": p}, {"s": q}], content_weights={},
+                                  style_weights={"s": 1.0}, feature_norm="none",
+                                  masks={"s": mask})
+    assert float(obj(current, torch.rand(1, 3, 8, 8))["style"]) < 1e-12
+    swapped = Objective.from_features({"s": current["s"]}, [{"s": q}, {"s": p}],
+                                      content_weights={}, style_weights={"s": 1.0},
+                                      feature_norm="none", masks={"s": mask})
+    assert float(swapped(current, torch.rand(1, 3, 8, 8))["style"]) > 1e-3

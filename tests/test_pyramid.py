@@ -40,3 +40,11 @@ def test_upsample_size_and_range():
     assert y.shape == (1, 3, 16, 20)
     assert y.min() >= 0 and y.max() <= 1
     assert torch.equal(upsample(x, (10, 8)), x)
+
+
+def test_style_scale_multiplies_the_style_size_within_limits():
+    assert style_side((1000, 500), (512, 384), (512, 384), None, 0.5) == (256, 128)
+    assert style_side((1000, 500), (512, 384), (512, 384), 400, 2.0) == (800, 400)
+    assert style_side((1000, 500), (256, 192), (512, 384), None, 0.5) == (128, 64)
+    assert style_side((300, 150), (512, 384), (512, 384), None, 4.0) == (300, 150)   # own size
+    assert style_side((1000, 500), (64, 48), (512, 384), None, 0.1) == (64, 32)      # short >= 32

@@ -34,6 +34,7 @@ EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
 # Subcommands live in their own modules, each with main(argv) -> int; imported on use.
 SUBCOMMANDS: dict[str, str] = {
     "resume": "estilo.resume", "grid": "estilo.gridrun", "batch": "estilo.batch_cli",
+    "recolor": "estilo.recolor",
 }
 
 HELP = {
@@ -70,7 +71,22 @@ HELP = {
     "start_size": "long side of the coarsest level (default %(default)s)",
     "scale_iterations": "iterations at each coarser level (default %(default)s)",
     "device": "auto, cpu, cuda, cuda:N or mps (default %(default)s)",
+    "style_scale": "style size relative to the output's: 2 = larger strokes, 0.5 = finer "
+                   "(default %(default)s)",
+    "style_loss": "style statistics: gram (Gatys) or meancov (mean and covariance, "
+                  "Wasserstein-2) (default %(default)s)",
+    "layer_weighting": "style layer weights: equal, or channels = 1/C^2 as in Gatys' code "
+                       "(default %(default)s)",
+    "style_blend": "weight of each style, comma-separated, e.g. 3,7 (normalised to sum 1; "
+                   "a folder counts as one style; default equal)",
+    "preserve_color": "keep the content's colours: luminance = transfer luminance only, "
+                      "match = recolour the style to the content first (default %(default)s)",
+    "mask": "image with one flat colour per style, dark to light in the styles' order: "
+            "each style paints only its region (see README)",
+    "keep_alpha": "give the output the content's transparency (PNG, WEBP, TIFF)",
 }
+# Extra spellings of generated options.
+ALIASES: dict[str, tuple[str, ...]] = {"style_blend": ("--style-weights",)}
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -90,7 +106,7 @@ def _size(text: str) -> int | tuple[int, int]:
 CONVERTERS: dict[str, Callable[[str], Any]] = {
     "size": _size, "style_size": int, "content_layers": str, "style_layers": str,
     "content_layer_weights": _floats, "style_layer_weights": _floats, "lr": float, "init": str,
-    "weights": str, "device": str,
+    "weights": str, "device": str, "style_blend": _floats, "mask": str,
 }
 
 
@@ -113,7 +129,8 @@ def add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig | 
         choices = _literal_choices(str(hints[name]))
         kind = CONVERTERS.get(name, type(default))
         shown = ",".join(default) if isinstance(default, tuple) and name.endswith("layers") else default
-        parser.add_argument(flag, type=kind, default=shown, choices=choices, help=HELP[name],
+        parser.add_argument(flag, *ALIASES.get(name, ()), type=kind, default=shown,
+                            choices=choices, help=HELP[name],
                             metavar=None if choices else name.upper())
 
 
@@ -136,7 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
                      epilog="More commands: " + (", ".join(SUBCOMMANDS) or "none") +
                      " (estilo COMMAND --help).")
     parser.add_argument("content", help="content image (the photo)")
-    parser.add_argument("style", nargs="+", help="style image(s) (the painting)")
+    parser.add_argument("style", nargs="*", help="style image(s) or folder(s) of images "
+                        "(the painting); or give them with --style")
+    parser.add_argument("--style", dest="style_option", nargs="+", default=[], metavar="STYLE",
+                        help="style image(s) or folder(s), as an option")
     parser.add_argument("-o", "--output", default="out.png", help="output image (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--no-mkdir", dest="mkdir", action="store_false",
@@ -156,7 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         module = importlib.import_module(SUBCOMMANDS[argv[0]])
         return int(module.main(argv[1:]))
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.style = [*args.style, *args.style_option]
+    if not args.style:
+        parser.error("give at least one style image (STYLE or --style)")
     logging.basicConfig(level=logging.WARNING, format="estilo: %(message)s")
     return guarded(lambda: stylize_command(args), debug=args.debug)
 
@@ -204,7 +228,8 @@ def stylize_command(args: argparse.Namespace) -> int:
     """``estilo CONTENT STYLE -o OUT``: check everything, run with a progress bar, save."""
     config = config_from_args(args)
     output = check_output_path(args.output, overwrite=args.overwrite,
-                               inputs=[args.content, *args.style], mkdir=args.mkdir)
+                               inputs=[args.content, *args.style, *filter(None, [config.mask])],
+                               mkdir=args.mkdir)
     job = Stylizer().job(args.content, args.style, config)
     return run_and_save(job, output, save_every=args.save_every, quiet=args.quiet)
 
@@ -245,13 +270,15 @@ class Saver:
 
     def intermediate(self, step: Step) -> None:
         """Save ``step``'s image as a partial result."""
-        saved = save_image(to_pil(step.image), self.spare or self.output,
+        saved = save_image(to_pil(self.job.finish(step.image)), self.spare or self.output,
+                           alpha=self.job.inputs.alpha,
                            parameters=self.job.parameters(step, partial=True))
         self.spare = saved if saved != self.output else None
 
     def final(self, step: Step, *, interrupted: bool) -> Path:
         """Save ``step``'s image as the result; return where it went."""
-        saved = save_image(to_pil(step.image), self.output,
+        saved = save_image(to_pil(self.job.finish(step.image)), self.output,
+                           alpha=self.job.inputs.alpha,
                            parameters=self.job.parameters(step, interrupted=interrupted))
         if self.spare is not None and self.spare != saved:
             self.spare.unlink(missing_ok=True)

@@ -13,14 +13,18 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from .image import parse_colour
+from .losses import channel_weights
 from .optim import OPTIMIZERS, PIXEL_SCALE, SCHEDULES, default_lr
-from .vgg import parse_layers
+from .vgg import channels_of, parse_layers
 
 Pooling = Literal["max", "avg"]
 Optimizer = Literal["adam", "sgd", "lbfgs"]
 Schedule = Literal["constant", "adaptive", "plateau"]
 FeatureNorm = Literal["rms", "none"]
 GramNorm = Literal["chw", "hw"]
+PreserveColor = Literal["none", "luminance", "match"]
+StyleLoss = Literal["gram", "meancov"]
+LayerWeighting = Literal["equal", "channels"]
 INITS = ("content", "content+noise", "noise", "style")
 """Named initialisations; any other value of ``init`` is the path of an image."""
 
@@ -36,6 +40,7 @@ class StyleConfig:
     # Sizes (pixels). `size` is the output's long side, or an exact (width, height).
     size: int | tuple[int, int] = 512
     style_size: int | None = None     # style image's long side at the final scale; None: as size
+    style_scale: float = 1.0          # multiplies the style's working size (2: bigger strokes)
     upscale: bool = False             # allow a working size larger than the content image
     background: str = "white"         # colour transparent input pixels are composited onto
     # Layers: names (conv4_2, relu4_2, pool4) or the seed's conv indices (1-16).
@@ -49,6 +54,13 @@ class StyleConfig:
     tv_weight: float = 0.0
     feature_norm: FeatureNorm = "rms"
     gram_norm: GramNorm = "chw"
+    style_loss: StyleLoss = "gram"    # gram | meancov (Wasserstein-2 of feature mean/covariance)
+    layer_weighting: LayerWeighting = "equal"  # channels: style layers weighted by 1/C^2
+    # Artistic control.
+    style_blend: tuple[float, ...] | None = None  # weight of each style (or mask region); sum 1
+    preserve_color: PreserveColor = "none"  # luminance: transfer luminance only; match: recolour
+    mask: str | None = None           # image with one colour per style (see mask.py)
+    keep_alpha: bool = False          # re-apply the content's transparency to the output
     # Network.
     weights: str = "caffe"            # caffe | torchvision | random | path of a state dict
     pooling: Pooling = "avg"
@@ -81,6 +93,8 @@ class StyleConfig:
                 object.__setattr__(self, f"{kind}_layer_weights", tuple(float(w) for w in explicit))
         if isinstance(self.size, list):
             object.__setattr__(self, "size", tuple(self.size))
+        if self.style_blend is not None:
+            object.__setattr__(self, "style_blend", _normalised_blend(self.style_blend))
         validate(self)
 
     @property
@@ -118,6 +132,18 @@ def _positive(config: StyleConfig, name: str, *, zero_ok: bool = False) -> None:
                           f"number, not {value!r}")
 
 
+def _normalised_blend(blend: Any) -> tuple[float, ...]:
+    """Style blend weights scaled to sum 1; ConfigError unless finite, >= 0, sum > 0."""
+    try:
+        values = tuple(float(w) for w in blend)
+    except (TypeError, ValueError):
+        raise ConfigError(f"style_blend must be numbers, e.g. 3,7, not {blend!r}") from None
+    if not values or any(not math.isfinite(w) or w < 0 for w in values) or sum(values) <= 0:
+        raise ConfigError(f"style_blend must be non-negative numbers with a positive sum, "
+                          f"not {blend!r}")
+    return tuple(w / sum(values) for w in values)
+
+
 def validate(config: StyleConfig) -> None:
     """Check every option; raise :class:`ConfigError` naming the first bad one."""
     _choice(config, "pooling", get_args(Pooling))
@@ -125,6 +151,12 @@ def validate(config: StyleConfig) -> None:
     _choice(config, "lr_schedule", SCHEDULES)
     _choice(config, "feature_norm", get_args(FeatureNorm))
     _choice(config, "gram_norm", get_args(GramNorm))
+    _choice(config, "style_loss", get_args(StyleLoss))
+    _choice(config, "layer_weighting", get_args(LayerWeighting))
+    _choice(config, "preserve_color", get_args(PreserveColor))
+    _positive(config, "style_scale")
+    if config.mask is not None and not config.mask:
+        raise ConfigError("mask must be the path of an image, not an empty string")
     for name in ("content_weight", "style_weight", "tv_weight", "scales", "scale_iterations",
                  "iterations"):
         _positive(config, name, zero_ok=True)
@@ -161,9 +193,16 @@ def _check_size(size: Any, name: str) -> None:
 
 
 def layer_weights(config: StyleConfig, kind: str) -> dict[str, float]:
-    """``{layer: overall weight * layer weight}`` for ``kind`` = ``content`` or ``style``."""
+    """``{layer: overall weight * layer weight}`` for ``kind`` = ``content`` or ``style``.
+
+    With ``layer_weighting="channels"`` the style layers' weights are also multiplied by
+    1/C^2 (C: the layer's channels), rescaled so that they average 1.
+    """
     names = getattr(config, f"{kind}_layers")
     per_layer = getattr(config, f"{kind}_layer_weights") or (1.0,) * len(names)
+    if kind == "style" and config.layer_weighting == "channels":
+        per_layer = tuple(w * c for w, c in zip(per_layer, channel_weights(
+            [channels_of(n) for n in names])))
     overall = getattr(config, f"{kind}_weight")
     return {n: overall * w for n, w in zip(names, per_layer) if overall * w != 0.0}
 

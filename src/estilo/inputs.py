@@ -13,11 +13,13 @@ from pathlib import Path
 
 from PIL import Image
 
+from . import mask
 from .config import INITS, ConfigError, StyleConfig
-from .image import ImageError, load_image, parse_colour, working_size
+from .image import ImageError, load_alpha, load_image, parse_colour, working_size
 
 ImageInput = str | os.PathLike[str] | Image.Image
 StyleInput = ImageInput | Sequence[ImageInput]
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 @dataclass(frozen=True)
@@ -39,31 +41,55 @@ class Source:
 
 @dataclass(frozen=True)
 class Inputs:
-    """Decoded content, styles and optional init image, and the output size (w, h)."""
+    """Decoded content, styles and optional init image and mask, and the output size (w, h).
+
+    ``groups[i]`` is the style (argument) that style image ``i`` came from: a folder given
+    as one style expands to several images of one group. ``alpha`` is the content's
+    transparency when ``keep_alpha`` is set and the content has any.
+    """
 
     content: Source
     styles: tuple[Source, ...]
     init: Source | None
     size: tuple[int, int]
+    groups: tuple[int, ...] = ()
+    mask: Source | None = None
+    alpha: Image.Image | None = None
+
+    @property
+    def style_count(self) -> int:
+        """Number of styles (a folder counts as one)."""
+        return max(self.groups, default=len(self.styles) - 1) + 1
 
 
 def prepare(content: ImageInput, style: StyleInput, config: StyleConfig) -> Inputs:
     """Load and check every input image and compute the output size.
 
     Raises:
-        ImageError: an input cannot be used (missing, not an image, too small ...).
-        ConfigError: no style image was given.
+        ImageError: an input cannot be used (missing, not an image, too small, an empty
+            style folder, a mask of the wrong shape ...).
+        ConfigError: no style image was given, or the blend weights or the mask's regions
+            do not match the number of styles.
     """
     background = parse_colour(config.background)
-    content_src = _source(content, background)
-    styles = tuple(_source(s, background) for s in _as_list(style))
+    content_src = load_source(content, background)
+    groups, items = _expand_styles(_as_list(style))
+    styles = tuple(load_source(s, background) for s in items)
     if not styles:
         raise ConfigError("give at least one style image")
-    init = None if config.init in INITS else _source(config.init, background)
+    init = None if config.init in INITS else load_source(config.init, background)
     size = working_size(content_src.image.size, config.size, allow_upscale=config.upscale)
     for s in styles:
         working_size(s.image.size, None)  # the style must be usable at its own size
-    return Inputs(content_src, styles, init, size)
+    count = max(groups) + 1
+    if config.style_blend is not None and len(config.style_blend) != count:
+        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {count} "
+                          "styles: give one weight per style (a folder counts as one)")
+    mask_src = load_source(config.mask) if config.mask is not None else None
+    if mask_src is not None:
+        mask.check(mask_src.image, content_src.image.size, count)
+    alpha = load_alpha(_raw(content)) if config.keep_alpha else None
+    return Inputs(content_src, styles, init, size, tuple(groups), mask_src, alpha)
 
 
 def _as_list(style: StyleInput) -> list[ImageInput]:
@@ -72,7 +98,41 @@ def _as_list(style: StyleInput) -> list[ImageInput]:
     return list(style)
 
 
-def _source(item: ImageInput, background: tuple[int, int, int]) -> Source:
+def _expand_styles(styles: Sequence[ImageInput]) -> tuple[list[int], list[ImageInput]]:
+    """Replace each folder by the images inside it (sorted by name); return group indices."""
+    groups: list[int] = []
+    items: list[ImageInput] = []
+    for index, item in enumerate(styles):
+        found: list[ImageInput] = [item]
+        if not isinstance(item, Image.Image) and Path(item).expanduser().is_dir():
+            found = list(folder_images(item))
+        groups += [index] * len(found)
+        items += found
+    return groups, items
+
+
+def folder_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files (by extension, hidden files skipped) in ``folder``, sorted by name.
+
+    Raises:
+        ImageError: the folder has no image files.
+    """
+    path = Path(folder).expanduser()
+    found = sorted(p for p in path.iterdir()
+                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                   and p.is_file())
+    if not found:
+        raise ImageError(f"style folder {str(path)!r} has no images "
+                         f"({', '.join(IMAGE_SUFFIXES)}); put style images in it")
+    return found
+
+
+def _raw(item: ImageInput) -> str | os.PathLike[str] | Image.Image:
+    return item if isinstance(item, Image.Image) else Path(item).expanduser()
+
+
+def load_source(item: ImageInput, background: tuple[int, int, int] = (255, 255, 255)) -> Source:
+    """Load and fully check one input image, with its name and sha256 (for the parameters)."""
     if isinstance(item, Image.Image):
         image = load_image(item, background=background)
         return Source(image, "<image>", hashlib.sha256(image.tobytes()).hexdigest())

@@ -26,21 +26,41 @@ image.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+COV_EPS = 1e-5  # added to covariances' diagonals (RMS-normalised features have variance ~1)
+MEANCOV_SCALE = 4e-5
+"""Multiplies the meancov loss so that one style weight means about the same for both losses.
 
-def gram_matrix(features: Tensor, *, norm: str = "chw") -> Tensor:
+On RMS-normalised activations the meancov loss (W2 / C) is about 1 per layer, the Gram
+loss about 1e-4 (conv1_1) to 2e-6 (conv5_1): at the start of a run on the bundled example
+(Caffe weights, 160 px) the five default layers sum to about 5 and 2e-4. With this factor
+the default Ws = 1e5 gives both losses about the same weight against the content's at the
+start. (W2 falls more slowly than the Gram loss, so meancov ends up somewhat stronger.)
+"""
+
+
+def gram_matrix(features: Tensor, *, norm: str = "chw", mask: Tensor | None = None) -> Tensor:
     """Channel correlations of ``features`` (N x C x H x W) -> N x C x C.
 
-    ``norm="chw"`` divides by C*H*W (the seed's convention), ``"hw"`` by H*W.
+    ``norm="chw"`` divides by C*H*W (the seed's convention), ``"hw"`` by H*W. With a ``mask``
+    (N x 1 x H x W, values in [0, 1]) this is the guided Gram matrix of Gatys et al. 2017:
+    the Gram matrix of ``features * mask``, divided by sum(mask^2) instead of H*W, so a
+    region of a stationary texture has the same Gram matrix as the whole texture.
     """
     n, c, h, w = features.shape
+    if mask is not None:
+        features = features * mask
+        area = mask.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-8).view(-1, 1, 1)
+    else:
+        area = features.new_full((1, 1, 1), float(h * w))
     flat = features.reshape(n, c, h * w)
     gram = torch.bmm(flat, flat.transpose(1, 2))
-    return gram / (c * h * w if norm == "chw" else h * w)
+    return gram / (c * area if norm == "chw" else area)
 
 
 def content_loss(features: Tensor, target: Tensor) -> Tensor:
@@ -48,9 +68,94 @@ def content_loss(features: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(features, target)
 
 
-def style_loss(features: Tensor, target_gram: Tensor, *, norm: str = "chw") -> Tensor:
-    """Mean squared error between the Gram matrix of ``features`` and ``target_gram``."""
-    return F.mse_loss(gram_matrix(features, norm=norm), target_gram)
+def style_loss(features: Tensor, target_gram: Tensor, *, norm: str = "chw",
+               mask: Tensor | None = None) -> Tensor:
+    """Mean squared error between the (guided) Gram matrix of ``features`` and ``target_gram``."""
+    return F.mse_loss(gram_matrix(features, norm=norm, mask=mask), target_gram)
+
+
+def feature_moments(features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Mean (N x C) and second raw moment (N x C x C) of ``features`` over positions.
+
+    With a ``mask`` (N x 1 x H x W) positions are weighted by it.
+    """
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    weights = (mask.reshape(n, 1, h * w) if mask is not None else flat.new_ones(1, 1, h * w))
+    total = weights.sum(-1).clamp_min(1e-8)                    # N x 1
+    mean = (flat * weights).sum(-1) / total
+    second = torch.bmm(flat * weights, flat.transpose(1, 2)) / total.unsqueeze(-1)
+    return mean, second
+
+
+def covariance(mean: Tensor, second: Tensor, eps: float = COV_EPS) -> Tensor:
+    """Covariance (N x C x C) from the mean and second raw moment, plus ``eps`` * identity."""
+    eye = torch.eye(mean.shape[-1], dtype=mean.dtype, device=mean.device)
+    return second - mean.unsqueeze(-1) * mean.unsqueeze(-2) + eps * eye
+
+
+class _Sqrtm(torch.autograd.Function):
+    """Square root of symmetric positive semi-definite matrices, by eigendecomposition.
+
+    The backward pass solves the Sylvester equation S X + X S = G in the eigenbasis (X_ij =
+    G_ij / (s_i + s_j)); unlike differentiating ``eigh`` it stays finite for repeated
+    eigenvalues.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> Tensor:
+        values, vectors = torch.linalg.eigh(a)
+        roots = values.clamp_min(0).sqrt()
+        ctx.save_for_backward(roots, vectors)
+        return vectors @ torch.diag_embed(roots) @ vectors.transpose(-2, -1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        roots, vectors = ctx.saved_tensors
+        vt = vectors.transpose(-2, -1)
+        g = vt @ ((grad + grad.transpose(-2, -1)) / 2) @ vectors
+        denominator = (roots.unsqueeze(-1) + roots.unsqueeze(-2)).clamp_min(1e-12)
+        return vectors @ (g / denominator) @ vt
+
+
+def sqrtm(a: Tensor) -> Tensor:
+    """Square root of a symmetric positive semi-definite matrix (... x C x C), differentiable."""
+    return _Sqrtm.apply(a)  # type: ignore[no-any-return]
+
+
+def _trace(a: Tensor) -> Tensor:
+    return a.diagonal(dim1=-2, dim2=-1).sum(-1)
+
+
+def wasserstein2(mean: Tensor, cov: Tensor, target_mean: Tensor, target_cov: Tensor,
+                 target_cov_sqrt: Tensor | None = None) -> Tensor:
+    """Squared 2-Wasserstein distance between two Gaussians, per batch item (N).
+
+    ``|m1 - m2|^2 + tr(S1) + tr(S2) - 2 tr((S2^1/2 S1 S2^1/2)^1/2)``; means N x C,
+    covariances N x C x C; ``target_cov_sqrt`` (S2^1/2) may be passed precomputed.
+    """
+    root = sqrtm(target_cov) if target_cov_sqrt is None else target_cov_sqrt
+    cross = sqrtm(root @ cov @ root)
+    distance = (mean - target_mean).pow(2).sum(-1) + _trace(cov) + _trace(target_cov) \
+        - 2 * _trace(cross)
+    return distance.clamp_min(0)
+
+
+def meancov_loss(features: Tensor, target_mean: Tensor, target_cov: Tensor, *,
+                 target_cov_sqrt: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+    """Style loss of crowsonkb/style-transfer-pytorch: 2-Wasserstein distance between the
+    Gaussians with the features' and the target's mean and covariance, divided by C.
+
+    Args:
+        features: N x C x H x W activations.
+        target_mean, target_cov: the style's statistics (C or 1 x C; C x C or 1 x C x C).
+        target_cov_sqrt: ``sqrtm(target_cov)``, to save one decomposition per call.
+        mask: N x 1 x H x W weights of the positions (guided by a region).
+    """
+    mean, second = feature_moments(features, mask)
+    distance = wasserstein2(mean, covariance(mean, second), target_mean, target_cov,
+                            target_cov_sqrt)
+    return distance.mean() / features.shape[1]
 
 
 def tv_loss(image: Tensor) -> Tensor:
@@ -71,58 +176,143 @@ def blend_grams(grams: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
     return sum(g * (w / total) for g, w in zip(grams, weights))  # type: ignore[return-value]
 
 
+def channel_weights(channels: Sequence[int]) -> tuple[float, ...]:
+    """Per-layer weights proportional to 1/C^2 (Gatys' reference code), averaging 1."""
+    raw = [1.0 / c**2 for c in channels]
+    return tuple(r * len(raw) / sum(raw) for r in raw)
+
+
+StyleTarget = tuple[Tensor, ...]
+"""A style target: ``(gram,)`` for the Gram loss, ``(mean, cov, cov_sqrt)`` for meancov."""
+
+
+def style_statistics(features: Tensor, kind: str, *, norm: str = "chw") -> StyleTarget:
+    """What a style image contributes to a target; blends linearly across images.
+
+    ``(gram,)`` for ``kind="gram"``, ``(mean, second raw moment)`` for ``"meancov"``.
+    """
+    return (gram_matrix(features, norm=norm),) if kind == "gram" else feature_moments(features)
+
+
+def style_target(stats: Sequence[StyleTarget], weights: Sequence[float], kind: str) -> StyleTarget:
+    """Blend several images' :func:`style_statistics` (weights sum to 1) into one target.
+
+    Means and second moments are blended, then turned into a covariance: the Gaussian
+    closest to the mixture of the styles' feature distributions.
+    """
+    blended = tuple(blend_grams([s[i] for s in stats], weights) for i in range(len(stats[0])))
+    if kind == "gram":
+        return blended
+    mean, second = blended
+    cov = covariance(mean, second)
+    return mean, cov, sqrtm(cov)
+
+
+def style_term(features: Tensor, target: StyleTarget, *, norm: str = "chw",
+               mask: Tensor | None = None) -> Tensor:
+    """The style loss of ``features`` against a target of either kind (see StyleTarget);
+    the meancov loss is multiplied by :data:`MEANCOV_SCALE`."""
+    if len(target) == 1:
+        return style_loss(features, target[0], norm=norm, mask=mask)
+    mean, cov, cov_sqrt = target
+    return MEANCOV_SCALE * meancov_loss(features, mean, cov, target_cov_sqrt=cov_sqrt, mask=mask)
+
+
 class Objective(nn.Module):
     """Weighted sum of content, style and TV losses against fixed targets.
 
     Build it with :meth:`from_features`, call it with the current image's activations and
     the image itself; it returns the weighted terms (``content``, ``style``, ``tv``).
+
+    Each style layer has one target per region. Without ``masks`` there is one region, the
+    whole image; with masks (``{layer: R x 1 x h x w}``) region r's target applies only
+    inside mask r (guided Gram matrices), and the regions' losses are averaged with
+    ``region_weights``.
     """
 
-    def __init__(self, *, content_targets: Mapping[str, Tensor], style_targets: Mapping[str, Tensor],
-                 scales: Mapping[str, Tensor], content_weights: Mapping[str, float],
-                 style_weights: Mapping[str, float], tv_weight: float, gram_norm: str = "chw") -> None:
+    def __init__(self, *, content_targets: Mapping[str, Tensor],
+                 style_targets: Mapping[str, Sequence[StyleTarget]], scales: Mapping[str, Tensor],
+                 content_weights: Mapping[str, float], style_weights: Mapping[str, float],
+                 tv_weight: float, gram_norm: str = "chw",
+                 masks: Mapping[str, Tensor] | None = None,
+                 region_weights: Sequence[float] = (1.0,)) -> None:
         super().__init__()
         self.content_targets = dict(content_targets)
-        self.style_targets = dict(style_targets)
+        self.style_targets = {name: list(t) for name, t in style_targets.items()}
         self.scales = dict(scales)
         self.content_weights = dict(content_weights)
         self.style_weights = dict(style_weights)
         self.tv_weight = tv_weight
         self.gram_norm = gram_norm
+        self.masks = dict(masks or {})
+        self.region_weights = tuple(region_weights)
 
     @classmethod
     def from_features(cls, content: Mapping[str, Tensor], styles: Sequence[Mapping[str, Tensor]], *,
                       content_weights: Mapping[str, float], style_weights: Mapping[str, float],
                       style_blend: Sequence[float] | None = None, tv_weight: float = 0.0,
-                      feature_norm: str = "rms", gram_norm: str = "chw") -> Objective:
+                      feature_norm: str = "rms", gram_norm: str = "chw", style_loss: str = "gram",
+                      groups: Sequence[int] | None = None,
+                      masks: Mapping[str, Tensor] | None = None) -> Objective:
         """Targets from the content's and the styles' activations (computed without grad).
 
         Args:
             content: activations of the content image, for every layer used.
             styles: activations of each style image, for every style layer.
             content_weights / style_weights: the overall weight times each layer's weight.
-            style_blend: relative weight of each style image (default equal).
+            style_blend: relative weight of each style (group), default equal.
+            style_loss: ``gram`` or ``meancov``.
+            groups: the style (group) each image belongs to, default one each; a group's
+                images share its weight equally (a folder given as one style).
+            masks: ``{style layer: R x 1 x h x w}``, one region per group, at the
+                layer's resolution; then group r's target applies inside region r only.
         """
         layers = set(content_weights) | set(style_weights)
         scales = {name: (layer_scale(content[name], *(s[name] for s in styles if name in s))
                          if feature_norm == "rms" else torch.ones((), device=content[name].device))
                   for name in layers}
-        blend = style_blend or [1.0] * len(styles)
-        style_targets = {name: blend_grams([gram_matrix(s[name] / scales[name], norm=gram_norm)
-                                            for s in styles], blend)
+        groups = list(groups) if groups is not None else list(range(len(styles)))
+        blend = list(style_blend or [1.0] * (max(groups) + 1))
+        plans = _region_plans(groups, blend, masked=masks is not None)
+        style_targets = {name: [style_target([style_statistics(styles[i][name] / scales[name],
+                                                                style_loss, norm=gram_norm)
+                                              for i in members], weights, style_loss)
+                                for members, weights in plans]
                          for name in style_weights}
         content_targets = {name: content[name] / scales[name] for name in content_weights}
         return cls(content_targets=content_targets, style_targets=style_targets, scales=scales,
                    content_weights=content_weights, style_weights=style_weights,
-                   tv_weight=tv_weight, gram_norm=gram_norm)
+                   tv_weight=tv_weight, gram_norm=gram_norm, masks=masks,
+                   region_weights=blend if masks is not None else (1.0,))
 
     def forward(self, features: Mapping[str, Tensor], image: Tensor) -> dict[str, Tensor]:
         """Weighted loss terms for the current ``image`` and its ``features``."""
         zero = image.new_zeros(())
         content = sum((w * content_loss(features[n] / self.scales[n], self.content_targets[n])
                        for n, w in self.content_weights.items()), zero)
-        style = sum((w * style_loss(features[n] / self.scales[n], self.style_targets[n],
-                                    norm=self.gram_norm)
+        style = sum((w * self._style(n, features[n] / self.scales[n])
                      for n, w in self.style_weights.items()), zero)
         tv = self.tv_weight * tv_loss(image) if self.tv_weight else zero
         return {"content": content, "style": style, "tv": tv}
+
+    def _style(self, name: str, features: Tensor) -> Tensor:
+        targets, masks = self.style_targets[name], self.masks.get(name)
+        if masks is None:
+            return style_term(features, targets[0], norm=self.gram_norm)
+        total = float(sum(self.region_weights))
+        return sum(w / total * style_term(features, t, norm=self.gram_norm, mask=masks[r:r + 1])
+                   for r, (t, w) in enumerate(zip(targets, self.region_weights)))  # type: ignore
+
+
+def _region_plans(groups: Sequence[int], blend: Sequence[float],
+                  masked: bool) -> list[tuple[list[int], list[float]]]:
+    """Which images make each target and their weights: one blended target without masks,
+    one target per group (its images weighted equally) with masks."""
+    count = max(groups) + 1
+    if len(blend) != count:
+        raise ValueError(f"style_blend has {len(blend)} weights for {count} styles")
+    sizes = [groups.count(g) for g in range(count)]
+    if not masked:
+        return [(list(range(len(groups))), [blend[g] / sizes[g] for g in groups])]
+    return [([i for i, g in enumerate(groups) if g == r], [1.0 / sizes[r]] * sizes[r])
+            for r in range(count)]

@@ -57,14 +57,15 @@ def upsample(image: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def style_side(style_size: tuple[int, int], level: tuple[int, int], final: tuple[int, int],
-               target: int | None) -> tuple[int, int]:
+               target: int | None, scale: float = 1.0, *, min_side: int = 32) -> tuple[int, int]:
     """The style image's size at a level: its long side follows the level's scale.
 
-    ``target`` is the style's long side at the output size (None: the output's long side).
-    The style is never upscaled beyond its own size.
+    ``target`` is the style's long side at the output size (None: the output's long side),
+    multiplied by ``scale`` (``style_scale``: 2 paints with strokes twice as large). The
+    style is never upscaled beyond its own size, nor shrunk below a short side of
+    ``min_side`` (VGG19's deepest layers need it) unless it is smaller itself.
     """
-    long_side = (target or max(final)) * max(level) / max(final)
+    long_side = (target or max(final)) * scale * max(level) / max(final)
+    long_side = max(long_side, min_side * max(style_size) / min(style_size))
     long_side = min(long_side, max(style_size))
     return scaled(style_size, max(1, round(long_side)))
-
-

@@ -18,11 +18,11 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from . import metadata
+from . import color, mask, metadata
 from .config import StyleConfig, layer_weights
 from .devices import resolve_device
 from .image import resize, to_pil, to_tensor
-from .inputs import ImageInput, Inputs, StyleInput, prepare
+from .inputs import ImageInput, Inputs, Source, StyleInput, prepare
 from .losses import Objective
 from .optim import make_optimizer, make_schedule
 from .pyramid import Level, levels, style_side, upsample
@@ -122,6 +122,8 @@ class Stylizer:
             net = VGG19Features(weights.convs, weights.preprocessing, layers=layers,
                                 pooling=config.pooling)
             self._extractors[key] = net.to(device)
+        if config.preserve_color == "luminance":  # the network sees luminance only
+            return color.GreyInput(self._extractors[key])  # type: ignore[return-value]
         return self._extractors[key]
 
 
@@ -168,9 +170,25 @@ class Job:
         last: Step | None = None
         for last in self.steps():
             history.append(last.record())
-        final = (last.image.detach().cpu() if last is not None
-                 else to_tensor(resize(self.inputs.content.image, self.inputs.size)))
-        return Result(to_pil(final), final, history, self.config, self.parameters(last))
+        final = self.finish(last.image if last is not None
+                            else to_tensor(resize(self.inputs.content.image, self.inputs.size)))
+        return Result(self.output(final), final, history, self.config, self.parameters(last))
+
+    def finish(self, image: Tensor) -> Tensor:
+        """Post-processing of a step's image (1 x 3 x H x W): in ``luminance`` colour mode,
+        the image's luminance recombined with the content's chroma. Returns a CPU copy."""
+        image = image.detach().cpu().clone()
+        if self.config.preserve_color != "luminance":
+            return image
+        w, h = image.shape[-1], image.shape[-2]
+        return color.combine_luminance(image, to_tensor(resize(self.inputs.content.image, (w, h))))
+
+    def output(self, image: Tensor) -> Image.Image:
+        """A finished image as PIL: RGB, or RGBA with the content's alpha (``keep_alpha``)."""
+        pil = to_pil(image)
+        if self.inputs.alpha is not None:
+            pil.putalpha(resize(self.inputs.alpha, pil.size))
+        return pil
 
 
 def stylize(content: ImageInput, style: StyleInput, **options: Any) -> Image.Image:
@@ -191,16 +209,37 @@ class _Clock:
 
 def _objective(extractor: VGG19Features, inputs: Inputs, level: Level, config: StyleConfig,
                device: torch.device) -> Objective:
-    content = to_tensor(resize(inputs.content.image, level.size)).to(device)
+    content_rgb = to_tensor(resize(inputs.content.image, level.size))
+    content = color.grey(content_rgb) if config.preserve_color == "luminance" else content_rgb
+    styles = [_style_tensor(s, inputs, level, config, content_rgb) for s in inputs.styles]
     with torch.no_grad():
-        content_features = extractor(content)
-        style_features = [extractor(to_tensor(resize(s.image, style_side(
-            s.image.size, level.size, inputs.size, config.style_size))).to(device))
-            for s in inputs.styles]
+        content_features = extractor(content.to(device))
+        style_features = [extractor(s.to(device)) for s in styles]
+    style_weights = layer_weights(config, "style")
+    masks = None
+    if inputs.mask is not None:
+        regions = mask.region_maps(inputs.mask.image, level.size, inputs.style_count).to(device)
+        masks = mask.layer_masks(regions, style_weights,
+                                 {n: tuple(content_features[n].shape) for n in style_weights})
     return Objective.from_features(
         content_features, style_features,
-        content_weights=layer_weights(config, "content"), style_weights=layer_weights(config, "style"),
-        tv_weight=config.tv_weight, feature_norm=config.feature_norm, gram_norm=config.gram_norm)
+        content_weights=layer_weights(config, "content"), style_weights=style_weights,
+        style_blend=config.style_blend, tv_weight=config.tv_weight,
+        feature_norm=config.feature_norm, gram_norm=config.gram_norm,
+        style_loss=config.style_loss, groups=inputs.groups or None, masks=masks)
+
+
+def _style_tensor(style: Source, inputs: Inputs, level: Level, config: StyleConfig,
+                  content: Tensor) -> Tensor:
+    """A style image at the level's scale, recoloured or reduced to luminance as configured."""
+    size = style_side(style.image.size, level.size, inputs.size, config.style_size,
+                      config.style_scale)
+    image = to_tensor(resize(style.image, size))
+    if config.preserve_color == "match":
+        return color.match_color(image, content)
+    if config.preserve_color == "luminance":
+        return color.match_luminance(image, content)
+    return image
 
 
 def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: StyleConfig,
@@ -221,6 +260,8 @@ def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: 
     else:
         assert inputs.init is not None
         image = to_tensor(inputs.init.image.resize(level.size, Image.Resampling.LANCZOS))
+    if config.preserve_color == "luminance":  # the network only ever sees luminance
+        image = color.grey(image)
     return image.to(device)
 
 

@@ -1,0 +1,153 @@
+"""Re-make the README's gallery: one picture per artistic-control option.
+
+Uses only the bundled examples (examples/content.jpg, examples/style.jpg and
+examples/style-ember.jpg, both styles painted by examples/make_style.py) and the default
+Caffe VGG19 weights; every run is small (200 px, 100 iterations from the content image, one
+scale) so the whole gallery takes a few minutes on a CPU. From the repository root:
+
+    python docs/gallery/make_gallery.py            # writes docs/gallery/*.png
+
+Each picture is a strip of labelled panels; the labels are the command-line options that
+made each panel (on top of the common ones printed by ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from estilo import StyleConfig, Stylizer
+from estilo.recolor import recolor_image
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+CONTENT, STYLE, EMBER = (EXAMPLES / n for n in ("content.jpg", "style.jpg", "style-ember.jpg"))
+LABEL_HEIGHT = 16
+log = logging.getLogger("gallery")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    parser.add_argument("--size", type=int, default=200, help="output long side (px)")
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--device", default="auto")
+    return parser.parse_args()
+
+
+class Gallery:
+    """Runs estilo with shared settings and writes the labelled strips."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.out = args.out
+        self.base = StyleConfig(size=args.size, iterations=args.iterations, scales=1,
+                                init="content", device=args.device)
+        self.stylizer = Stylizer()  # keeps the network between runs
+        self.cache: dict[str, Image.Image] = {}
+
+    def run(self, key: str, styles: list[Path], content: Path = CONTENT,
+            **options: object) -> Image.Image:
+        """Stylise (once per key) and return the result."""
+        if key not in self.cache:
+            start = time.perf_counter()
+            result = self.stylizer.run(content, styles, self.base.replace(**options))
+            self.cache[key] = result.image
+            log.info("%s: %.0f s", key, time.perf_counter() - start)
+        return self.cache[key]
+
+    def save(self, name: str, panels: list[tuple[Image.Image, str]]) -> None:
+        """Write panels side by side with their labels, as a small palette PNG."""
+        height = max(p.height for p, _ in panels)
+        strip = Image.new("RGB", (sum(p.width for p, _ in panels) + 4 * (len(panels) - 1),
+                                  height + LABEL_HEIGHT), "white")
+        draw, x = ImageDraw.Draw(strip), 0
+        for panel, label in panels:
+            strip.paste(_on_checkerboard(panel), (x, 0))
+            draw.text((x + 2, height + 2), label, fill="black")
+            x += panel.width + 4
+        path = self.out / f"{name}.png"
+        strip.quantize(colors=256).save(path, optimize=True)
+        log.info("wrote %s (%d KB)", path, path.stat().st_size // 1024)
+
+
+def _thumb(path: Path, height: int) -> Image.Image:
+    with Image.open(path) as img:
+        img = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
+        return img.resize((round(img.width * height / img.height), height), Image.LANCZOS)
+
+
+def _on_checkerboard(img: Image.Image) -> Image.Image:
+    """RGBA images over a grey checkerboard (to show transparency); RGB unchanged."""
+    if img.mode != "RGBA":
+        return img
+    board = Image.new("RGB", img.size, (200, 200, 200))
+    draw = ImageDraw.Draw(board)
+    for y in range(0, img.height, 8):
+        for x in range((y // 8) % 2 * 8, img.width, 16):
+            draw.rectangle([x, y, x + 7, y + 7], fill=(245, 245, 245))
+    board.paste(img, mask=img.getchannel("A"))
+    return board
+
+
+def make_mask(path: Path) -> Path:
+    """Two regions for the mask demo: the left 45 % black (style 1), the rest white (style 2)."""
+    with Image.open(CONTENT) as content:
+        size = content.size
+    mask = Image.new("L", size, 255)
+    ImageDraw.Draw(mask).rectangle([0, 0, int(size[0] * 0.45), size[1]], fill=0)
+    mask.save(path)
+    return path
+
+
+def make_transparent_content(path: Path) -> Path:
+    """The cat photo with an oval cut-out: transparent outside an ellipse."""
+    with Image.open(CONTENT) as content:
+        rgba = content.convert("RGBA")
+    alpha = Image.new("L", rgba.size, 0)
+    ImageDraw.Draw(alpha).ellipse([20, 10, rgba.width - 20, rgba.height - 10], fill=255)
+    rgba.putalpha(alpha)
+    rgba.save(path)
+    return path
+
+
+def main() -> None:
+    start = time.perf_counter()
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    g = Gallery(args)
+    base = g.run("base", [STYLE])
+    h = base.height
+    g.save("blend", [(base, "style.jpg"), (_thumb(STYLE, h), "style.jpg"),
+                     (_thumb(EMBER, h), "style-ember.jpg"),
+                     (g.run("blend", [STYLE, EMBER], style_blend=(1, 1)), "--style-weights 1,1")])
+    g.save("style-scale", [(g.run("scale-0.5", [STYLE], style_scale=0.5), "--style-scale 0.5"),
+                           (base, "1 (default)"),
+                           (g.run("scale-2", [STYLE], style_scale=2.0), "--style-scale 2")])
+    g.save("preserve-color", [
+        (base, "none"), (g.run("luminance", [STYLE], preserve_color="luminance"), "luminance"),
+        (g.run("match", [STYLE], preserve_color="match"), "match"),
+        (recolor_image(base, Image.open(CONTENT).convert("RGB")), "estilo recolor")])
+    mask = make_mask(args.out / "two-regions.png")
+    g.save("mask", [(_thumb(mask, h), "two-regions.png"),
+                    (g.run("mask", [STYLE, EMBER], mask=str(mask)),
+                     "--mask mask.png, two styles")])
+    g.save("style-loss", [(base, "gram (default)"),
+                          (g.run("meancov", [STYLE], style_loss="meancov"), "--style-loss meancov"),
+                          (g.run("channels", [STYLE], layer_weighting="channels"),
+                           "--layer-weighting channels")])
+    with tempfile.TemporaryDirectory() as folder:
+        cutout = make_transparent_content(Path(folder) / "content-alpha.png")
+        g.save("keep-alpha", [(_thumb(cutout, h), "content with alpha"),
+                              (g.run("alpha", [STYLE], content=cutout, keep_alpha=True),
+                               "--keep-alpha")])
+    log.info("gallery done in %.0f s", time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Colour preservation: luminance transfer, colour matching, the recolor command."""
+
+import pytest
+import torch
+from PIL import Image
+
+from estilo import Stylizer, cli
+from estilo.color import (
+    color_statistics,
+    combine_luminance,
+    grey,
+    luminance,
+    match_color,
+    match_luminance,
+    recolor,
+    rgb_to_yiq,
+    yiq_to_rgb,
+)
+from estilo.image import load_image, read_parameters, resize, to_tensor
+from estilo.recolor import recolor_image
+
+
+def _image(seed, low=0.2, high=0.8, size=(12, 10)):
+    g = torch.Generator().manual_seed(seed)
+    return low + (high - low) * torch.rand(1, 3, size[1], size[0], generator=g)
+
+
+def test_yiq_round_trip_and_grey_has_no_chroma():
+    x = _image(0, 0.0, 1.0)
+    assert torch.allclose(yiq_to_rgb(rgb_to_yiq(x)), x, atol=1e-5)
+    g = grey(x)
+    assert torch.allclose(rgb_to_yiq(g)[:, 1:], torch.zeros_like(g[:, 1:]), atol=1e-5)
+    assert torch.allclose(luminance(g), luminance(x), atol=1e-5)
+
+
+def test_combine_luminance_takes_luminance_from_one_and_chroma_from_the_other():
+    stylised, content = _image(1, 0.3, 0.7), _image(2, 0.4, 0.6)
+    out = combine_luminance(stylised, content)
+    assert torch.allclose(luminance(out), luminance(stylised), atol=1e-5)
+    assert torch.allclose(rgb_to_yiq(out)[:, 1:], rgb_to_yiq(content)[:, 1:], atol=1e-5)
+
+
+def test_match_luminance_gives_the_contents_mean_and_spread():
+    style, content = _image(3, 0.0, 1.0), _image(4, 0.4, 0.6)
+    out = match_luminance(style, content)
+    assert torch.isclose(luminance(out).mean(), luminance(content).mean(), atol=1e-5)
+    assert torch.isclose(luminance(out).std(), luminance(content).std(), atol=1e-5)
+    flat = torch.full((1, 3, 4, 4), 0.9)
+    assert torch.allclose(match_luminance(flat, content), luminance(content).mean().expand(1, 3, 4, 4))
+
+
+def test_match_color_gives_the_contents_mean_and_covariance():
+    style = _image(5, 0.0, 1.0)
+    style[:, 0] = 0.5 * style[:, 0] + 0.5 * style[:, 1]            # correlated channels
+    content = _image(6, 0.35, 0.65)
+    content[:, 2] = 0.7 * content[:, 0] + 0.3 * content[:, 2]
+    out = match_color(style, content, clamp=False)
+    mean_o, cov_o = color_statistics(out)
+    mean_c, cov_c = color_statistics(content)
+    assert torch.allclose(mean_o, mean_c, atol=1e-5)
+    assert torch.allclose(cov_o, cov_c, atol=1e-5)
+    assert 0.0 <= float(match_color(style, content).min()) <= float(match_color(style, content).max()) <= 1.0
+
+
+def test_match_color_with_flat_or_grey_inputs_stays_finite():
+    content = _image(7)
+    flat = torch.full((1, 3, 6, 6), 0.3)
+    assert torch.allclose(match_color(flat, content), color_statistics(content)[0].float().view(1, 3, 1, 1)
+                          .expand(1, 3, 6, 6), atol=1e-5)         # no variance: the content's mean
+    grey_style = grey(_image(8, 0.0, 1.0))
+    out = match_color(grey_style, content, clamp=False)
+    assert torch.isfinite(out).all()
+    assert torch.allclose(color_statistics(out)[0], color_statistics(content)[0], atol=1e-5)
+    assert torch.allclose(match_color(content, torch.full((1, 3, 4, 4), 0.5)),
+                          torch.full_like(content, 0.5))           # flat content: flat result
+
+
+def test_recolor_modes():
+    x, c = _image(9), _image(10)
+    assert torch.allclose(recolor(x, c, "luminance"), combine_luminance(x, c))
+    assert torch.allclose(recolor(x, c, "match"), match_color(x, c))
+    with pytest.raises(ValueError):
+        recolor(x, c, "hue")
+
+
+def _chroma_difference(result, content_path, size):
+    content = to_tensor(resize(load_image(content_path), size))
+    return (rgb_to_yiq(result)[:, 1:] - rgb_to_yiq(content)[:, 1:]).abs().amax(1)
+
+
+def test_luminance_mode_output_has_the_contents_chroma(content_path, style_path, tiny):
+    result = Stylizer().run(content_path, style_path, tiny.replace(preserve_color="luminance"))
+    diff = _chroma_difference(result.tensor, content_path, result.image.size)
+    in_gamut = ((result.tensor > 1e-3) & (result.tensor < 1 - 1e-3)).all(1)  # not clamped
+    assert float(in_gamut.float().mean()) > 0.25   # the synthetic content is very saturated
+    assert float(diff[in_gamut].max()) < 1e-4
+    plain = Stylizer().run(content_path, style_path, tiny)
+    plain_diff = _chroma_difference(plain.tensor, content_path, plain.image.size)
+    assert float(diff.mean()) < 0.5 * float(plain_diff.mean())
+
+
+def test_luminance_mode_network_sees_only_grey_images(content_path, style_path, tiny,
+                                                      monkeypatch):
+    from estilo.vgg import VGG19Features
+    seen = []
+    real = VGG19Features.forward
+
+    def spy(self, x):
+        seen.append(float((x - x.mean(1, keepdim=True)).abs().max().detach()))
+        return real(self, x)
+
+    monkeypatch.setattr(VGG19Features, "forward", spy)
+    list(Stylizer().steps(content_path, style_path,
+                          tiny.replace(preserve_color="luminance", iterations=3)))
+    assert len(seen) > 3 and max(seen) < 1e-5
+
+
+def test_match_mode_recolours_the_style_before_the_targets(content_path, style_path, tiny,
+                                                            monkeypatch):
+    from estilo import transfer
+    seen = []
+    real = transfer._style_tensor
+
+    def spy(*args):
+        seen.append(real(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(transfer, "_style_tensor", spy)
+    Stylizer().run(content_path, style_path, tiny.replace(preserve_color="match", iterations=1))
+    content = to_tensor(resize(load_image(content_path), (64, 48)))
+    mean_s, _ = color_statistics(seen[0])
+    assert torch.allclose(mean_s, color_statistics(content)[0], atol=0.03)   # clamping aside
+
+
+def test_recolor_command_writes_luminance_with_the_contents_chroma(content_path, style_path,
+                                                                   tmp_path, capsys):
+    out, new = tmp_path / "out.png", tmp_path / "new.png"
+    assert cli.main([str(content_path), str(style_path), "-o", str(out), "--weights", "random",
+                     "--size", "48", "--iterations", "2", "--scales", "1", "-q"]) == 0
+    assert cli.main(["recolor", str(out), str(content_path), "-o", str(new)]) == 0
+    params = read_parameters(new)
+    assert params["recolor"]["mode"] == "luminance" and params["config"]["weights"] == "random"
+    result, stylised = to_tensor(load_image(new)), to_tensor(load_image(out))
+    diff = _chroma_difference(result, content_path, (48, 36))
+    assert float(diff.mean()) < 0.02
+    assert float((luminance(result) - luminance(stylised)).abs().mean()) < 0.02
+    assert cli.main(["recolor", str(out), str(content_path), "-o", str(new), "--overwrite",
+                     "--mode", "match"]) == 0
+    assert read_parameters(new)["recolor"]["mode"] == "match"
+
+
+def test_recolor_command_errors_are_one_line(content_path, tmp_path, capsys):
+    code = cli.main(["recolor", str(tmp_path / "missing.png"), str(content_path), "-o",
+                     str(tmp_path / "x.png")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "missing.png" in err
+    with pytest.raises(SystemExit) as info:
+        cli.main(["recolor", str(content_path), str(content_path), "-o", str(tmp_path / "x.png"),
+                  "--mode", "hue"])
+    assert info.value.code == 2
+
+
+def test_recolor_image_api_resizes_the_content():
+    image = Image.new("RGB", (40, 30), (200, 40, 40))
+    content = Image.new("RGB", (80, 60), (40, 40, 200))
+    out = recolor_image(image, content, "match")
+    assert out.size == (40, 30) and out.getpixel((0, 0))[2] > 150
