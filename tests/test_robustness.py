@@ -221,6 +221,8 @@ def test_cli_matrix(kind: str, slot: str, folders: tuple[Path, Path], capsys):
     out = outputs / "out.png"
     code = cli.main(_argv(content, style, out))
     err = capsys.readouterr().err
+    if kind == "directory" and slot == "style":
+        error = "has no images"  # a folder is a set of styles (issue 5); this one is empty
     if error is None:
         assert code == 0, err
         _check_written(out)
@@ -289,7 +291,8 @@ def test_api_matrix(kind: str, folders: tuple[Path, Path]):
     for content, style in ((path, inputs / "style.png"), (inputs / "content.png", path)):
         with pytest.raises(ImageError) as info:
             Stylizer().job(content, style, estilo.StyleConfig(**API))
-        assert error in str(info.value) and "\n" not in str(info.value)
+        expected = "has no images" if kind == "directory" and style == path else error
+        assert expected in str(info.value) and "\n" not in str(info.value)
 
 
 def test_api_accepts_pil_images_of_every_kind_that_works(folders: tuple[Path, Path]):
