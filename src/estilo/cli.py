@@ -31,7 +31,7 @@ USER_ERRORS = (ConfigError, ImageError, OutputError, WeightsError, DeviceError, 
 EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
 
 # Subcommands live in their own modules, each with main(argv) -> int; imported on use.
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {"web": "estilo.web"}
 
 HELP = {
     "size": "output long side in px, or WxH (default %(default)s)",
