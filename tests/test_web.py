@@ -174,7 +174,8 @@ def test_share_without_auth_is_refused(capsys: pytest.CaptureFixture[str]) -> No
 def test_bad_limits_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     from estilo.cli import main
 
-    assert main(["web", "--max-size", "256"]) == 2  # the default size 512 is above it
-    assert "size must be at most 256 px" in capsys.readouterr().err
+    # The page's size and iterations are clamped to the limits; other defaults are checked.
+    assert main(["web", "--max-iterations", "100", "--scales", "0"]) == 2
+    assert "scale_iterations must be between 1 and 100" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="--queue-size must be positive"):
         Limits(queue_size=0)

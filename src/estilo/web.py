@@ -586,8 +586,10 @@ def _serve(args: argparse.Namespace, defaults: StyleConfig) -> int:
     if problem:
         print(f"estilo web: WARNING: {problem[0]}", file=sys.stderr)
     limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
+    defaults = defaults.replace(size=min(long_side(defaults.size), limits.max_size),
+                                iterations=min(defaults.iterations, limits.max_iterations))
     studio = Studio(defaults, limits)
-    studio.check_limits(defaults.replace(size=min(long_side(defaults.size), limits.max_size)))
+    studio.check_limits(defaults)
     try:
         import gradio  # noqa: F401
     except ImportError:
