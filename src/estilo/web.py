@@ -396,7 +396,7 @@ def _info(name: str) -> str:
 
     if name in INFO:
         return INFO[name]
-    return re.sub(r"\s*\(default[^)]*\)", "", HELP.get(name, "")).replace("--", "")
+    return re.sub(r"\s*\(default.*\)$", "", HELP.get(name, "")).replace("--", "")
 
 
 @dataclass
@@ -418,9 +418,11 @@ def _wire(gr: Any, demo: Any, studio: Studio, p: _Parts) -> None:
     """Connect the events: checks on upload, Stylize (queued), Stop and tab close (not)."""
     helper = {"queue": False, "api_visibility": "private"}
     for file, view in ((p.content, p.content_view), (p.style, p.style_view)):
-        file.change(_checker(gr, studio), file, view, **helper)
+        # Queued (but never waiting for the device): only queued events show gr.Error's text.
+        file.change(_checker(gr, studio), file, view, concurrency_limit=None,
+                    api_visibility="private")
     p.example.click(lambda: _user_errors(gr, studio.examples), None, [p.content, p.style],
-                    **helper)
+                    concurrency_limit=None, api_visibility="private")
     p.go.click(_with_request(gr, lambda request: studio.arm(request.session_hash)), None, None,
                **helper).then(
         _stylizer(gr, studio), [p.content, p.style, *p.widgets], [p.canvas, p.status, p.download],
