@@ -333,7 +333,7 @@ def build_app(studio: Studio | None = None) -> Any:
                 with gr.Row():
                     content, content_view = _upload(gr, "Content: the photo", "content")
                     style, style_view = _upload(gr, "Style: the painting", "style")
-                example = gr.Button("Use the example", size="sm",
+                example = gr.Button("Use the example", size="sm", elem_id="example",
                                     visible=(EXAMPLES / "content.jpg").is_file())
                 with gr.Group():
                     widgets = _widgets(gr, studio)
