@@ -26,10 +26,9 @@ from gradio_client import Client, handle_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
-from conftest import make_content, make_style  # noqa: E402
-
-from estilo import StyleConfig  # noqa: E402
-from estilo.web import ui_fields  # noqa: E402
+from conftest import make_content, make_style
+from estilo import StyleConfig
+from estilo.web import ui_fields
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -64,7 +63,7 @@ def submit_all(url: str, clients: int, content: Path, style: Path) -> list[str]:
             client.predict(handle_file(str(content)), handle_file(str(style)), *values,
                            api_name="/stylize")
             outcomes.append("done")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (the client raises a bare Exception when refused)
             outcomes.append("rejected" if "queue is full" in str(e).lower() else f"error: {e}")
 
     threads = [threading.Thread(target=one, args=(c,)) for c in pool]

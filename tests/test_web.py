@@ -6,18 +6,22 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 
+from conftest import make_content
 from estilo import ConfigError, ImageError, StyleConfig
 from estilo.config import FIELDS
 from estilo.image import read_parameters
-from estilo.web import (GPU_OOM, UI_FIELDS, Limits, Studio, Update, coerce, exposure_problem,
-                        ui_fields)
-
-from conftest import make_content
+from estilo.web import (
+    UI_FIELDS,
+    Limits,
+    Studio,
+    coerce,
+    exposure_problem,
+    ui_fields,
+)
 
 
 @pytest.fixture
