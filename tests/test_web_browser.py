@@ -237,3 +237,24 @@ def test_twenty_clients_are_queued_or_refused(server: tuple[str, Any],
     assert outcomes.count("done") >= 1 and outcomes.count("full") >= 1
     assert after - before < 300, (before, after)  # memory stays bounded
     assert _get(url) == 200
+
+
+def test_a_second_job_waits_with_its_queue_position_shown(
+        page: Any, browser: Any, server: tuple[str, Any], images: dict[str, Path]) -> None:
+    other = browser.new_page(viewport={"width": 1200, "height": 1000})
+    other.set_default_timeout(60_000)
+    other.goto(server[0])
+    other.wait_for_selector("#stylize")
+    for tab in (page, other):
+        _upload(tab, images)
+        tab.locator("#opt-iterations input[type=number]").fill("400")
+        tab.locator("#opt-iterations input[type=number]").press("Enter")
+    page.click("#stylize")
+    _wait_for(lambda: "Iteration" in _status(page))
+    other.click("#stylize")
+    other.get_by_text("queue: 1/1", exact=False).first.wait_for()  # Gradio's position display
+    other.click("#stop")  # stopped while waiting: it must not run when its turn comes
+    page.click("#stop")
+    _wait_for(lambda: "Stopped before it started" in _status(other), timeout=60)
+    assert "Stopped" in _status(page)
+    other.close()
