@@ -5,18 +5,28 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean web
 
 $(BIN)/estilo: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e .
+	# Gradio 6.31 (in the test extra) declares pillow<13 but works with Pillow 13, which
+	# the image tests need: put back the Pillow that estilo alone resolved to.
+	PILLOW=$$($(BIN)/python -c "import PIL; print(PIL.__version__)") && \
+	$(BIN)/pip install -q -e ".[test]" && \
+	$(BIN)/pip install -q --no-deps "pillow==$$PILLOW"
 	touch $@
 
 install: $(BIN)/estilo
 
 demo: install
 	$(BIN)/estilo examples/content.jpg examples/style.jpg -o out/demo.png --overwrite
+
+# The web app on http://127.0.0.1:7860 (Ctrl-C to stop); `estilo web --help` for options.
+# (Gradio comes with the test extra installed above; elsewhere: pip install 'estilo[web]'.)
+web: install
+	$(BIN)/estilo web
 
 test: install
 	$(BIN)/python -m pytest

@@ -34,7 +34,7 @@ EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
 # Subcommands live in their own modules, each with main(argv) -> int; imported on use.
 SUBCOMMANDS: dict[str, str] = {
     "resume": "estilo.resume", "grid": "estilo.gridrun", "batch": "estilo.batch_cli",
-    "recolor": "estilo.recolor",
+    "recolor": "estilo.recolor", "web": "estilo.web",
 }
 
 HELP = {

@@ -1,0 +1,602 @@
+"""The web app: upload two pictures, watch the painting form live, stop, download the PNG.
+
+``estilo web`` serves a Gradio page. Gradio is an optional extra (``pip install
+'estilo[web]'``) imported only inside the functions that build or launch the page, so
+``import estilo`` and ``import estilo.web`` never import it.
+
+The page drives the CLI's loop (``Stylizer().job(...).steps()``) and keeps Gradio's own
+safety features on (see docs/design: users.md, section 3):
+
+* one job at a time per process (``concurrency_limit=1``), a bounded queue whose position
+  Gradio shows, and ``queue(api_open=False)`` so that the REST routes cannot skip it;
+* the limits are checked again inside the job (size, iterations, decoded pixels, run time);
+  Gradio refuses uploads over the byte limit while they stream (``max_file_size``);
+* only the options shown on the page come from the client, each checked against its
+  choices; everything else (weights, layers, device) is the server's;
+* Stop, closing the tab and the time limit set a flag checked after every step: the CPU or
+  GPU is free within one step and the current image is kept;
+* Gradio's upload and output cache is swept (``delete_cache``); our PNGs live in a temporary
+  folder removed when the job ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import dataclasses
+import gc
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import torch
+from PIL import Image
+
+from .config import FIELDS, INITS, ConfigError, StyleConfig
+from .image import ImageError, load_image, save_image, to_pil, working_size
+from .transfer import Job, NonFiniteError, Step, Stylizer
+
+log = logging.getLogger(__name__)
+
+UI_FIELDS = ("size", "style_weight", "iterations", "pooling", "init", "optimizer",
+             "preserve_color", "seed")
+"""StyleConfig fields offered on the page, in order (those the config has at the time)."""
+
+LABELS = {"size": "Size (long side, px)", "style_weight": "Style weight",
+          "iterations": "Iterations", "pooling": "Pooling", "init": "Start from",
+          "optimizer": "Optimiser", "preserve_color": "Preserve colours", "seed": "Seed"}
+INFO = {"size": "long side of the result in px (larger is slower)",
+        "init": "the image the optimisation starts from",
+        "iterations": "more iterations: more style, more time"}
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+THUMBNAIL = 384  # px, long side of the upload previews
+GPU_OOM = ("out of GPU memory at this size: choose a smaller size, or wait for the other "
+           "jobs on this server")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one job may ask of the server; checked inside the job, not only in the page."""
+
+    max_size: int = 1024            # output long side (px)
+    max_iterations: int = 1000      # iterations per level
+    max_pixels: int = 25_000_000    # decoded pixels per uploaded image
+    max_upload_mb: float = 20.0     # bytes per upload, refused by Gradio while streaming
+    queue_size: int = 10            # jobs waiting (the running one not counted)
+    time_limit: float = 900.0       # seconds per job; 0: none
+    preview_every: float = 0.5      # seconds between live preview updates; 0: every step
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not value >= 0 or (value == 0 and f.name not in ("time_limit", "preview_every")):
+                raise ConfigError(f"--{f.name.replace('_', '-')} must be positive, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Update:
+    """One refresh of the page: the canvas (PIL preview, PNG path or None: unchanged), the
+    status line and the PNG to download (None: none yet)."""
+
+    image: Image.Image | str | None
+    status: str
+    download: str | None = None
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+def ui_fields() -> tuple[str, ...]:
+    """The UI_FIELDS that StyleConfig has (``preserve_color`` appears when it is added)."""
+    return tuple(name for name in UI_FIELDS if name in FIELDS)
+
+
+def field_choices(name: str) -> tuple[Any, ...] | None:
+    """The allowed values of a choice field (``init``: the named ones only), else None."""
+    if name == "init":
+        return INITS
+    hint = get_type_hints(StyleConfig)[name]
+    return get_args(hint) if get_origin(hint) is Literal else None
+
+
+def coerce(name: str, value: Any, default: Any) -> Any:
+    """A client's value for field ``name``, converted to the default's type and checked.
+
+    Raises:
+        ConfigError: the value is not one of the choices or not a number.
+    """
+    choices = field_choices(name)
+    if choices is not None:
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, "
+                              f"not {value!r}")
+        return value
+    if isinstance(default, bool):
+        return bool(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, not {value!r}") from None
+    if isinstance(default, float) or default is None:
+        return number
+    if not number.is_integer():
+        raise ConfigError(f"{name} must be a whole number, not {value!r}")
+    return int(number)
+
+
+def long_side(size: int | tuple[int, int]) -> int:
+    """The long side of a ``size`` option."""
+    return max(size) if isinstance(size, tuple) else size
+
+
+# --- the server side, without Gradio ------------------------------------------------------------
+
+
+class Studio:
+    """The app's state: one :class:`Stylizer` (networks cached), the limits, and a stop flag
+    per browser session. Everything here is plain Python, so tests need no server."""
+
+    def __init__(self, defaults: StyleConfig | None = None, limits: Limits | None = None) -> None:
+        self.defaults = defaults or StyleConfig()
+        self.limits = limits or Limits()
+        self.stylizer = Stylizer()
+        self._flags: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._examples: Path | None = None
+
+    # Stop flags, one per session: Stylize clears it, Stop and closing the tab set it.
+    def flag(self, session: str) -> threading.Event:
+        """The stop flag of a session (created on first use)."""
+        with self._lock:
+            return self._flags.setdefault(session, threading.Event())
+
+    def arm(self, session: str) -> None:
+        """A new run was requested: clear the session's stop flag."""
+        self.flag(session).clear()
+
+    def stop(self, session: str) -> None:
+        """Stop the session's run (running or still queued) after the current step."""
+        self.flag(session).set()
+
+    def forget(self, session: str) -> None:
+        """The tab was closed: stop its run and drop its flag."""
+        with self._lock:
+            flag = self._flags.pop(session, None)
+        if flag is not None:
+            flag.set()
+
+    def config(self, values: dict[str, Any]) -> StyleConfig:
+        """The server's defaults with the page's options applied, checked against the limits.
+
+        Raises:
+            ConfigError: an unknown option, a bad value, or one beyond this server's limits.
+        """
+        unknown = set(values) - set(ui_fields())
+        if unknown:
+            raise ConfigError(f"option(s) not settable from the web page: {', '.join(sorted(unknown))}")
+        options = {name: coerce(name, value, getattr(self.defaults, name))
+                   for name, value in values.items()}
+        config = self.defaults.replace(**options)
+        self.check_limits(config)
+        return config
+
+    def check_limits(self, config: StyleConfig) -> None:
+        """Refuse a config beyond the server's size and iteration limits."""
+        limits = self.limits
+        if long_side(config.size) > limits.max_size:
+            raise ConfigError(f"size must be at most {limits.max_size} px on this server, "
+                              f"not {long_side(config.size)}")
+        for name in ("iterations", "scale_iterations")[:1 if config.scales == 1 else 2]:
+            value = getattr(config, name)
+            if not 1 <= value <= limits.max_iterations:
+                raise ConfigError(f"{name} must be between 1 and {limits.max_iterations} on "
+                                  f"this server, not {value}")
+
+    def check_upload(self, path: str | os.PathLike[str]) -> Image.Image:
+        """Decode an upload with the server's pixel limit; return a small preview.
+
+        Raises:
+            ImageError: not a usable image (estilo's one-line message).
+        """
+        path = Path(path)
+        try:
+            image = load_image(path, max_pixels=self.limits.max_pixels)
+            working_size(image.size, None)  # too small for VGG19?
+        except ImageError as e:  # name the upload, not the server's temporary path
+            message = str(e).replace(repr(str(path)), path.name).replace(str(path), path.name)
+            raise ImageError(message) from None
+        image.thumbnail((THUMBNAIL, THUMBNAIL))
+        return image
+
+    def examples(self) -> tuple[str, str]:
+        """Copies of the bundled example photo and painting, in a temporary folder.
+
+        Raises:
+            ImageError: the examples are not installed (only in a source checkout).
+        """
+        if self._examples is None:
+            if not (EXAMPLES / "content.jpg").is_file():
+                raise ImageError("the bundled examples are not installed; upload two images")
+            folder = Path(tempfile.mkdtemp(prefix="estilo-examples-"))
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            for name in ("content.jpg", "style.jpg"):
+                shutil.copyfile(EXAMPLES / name, folder / name)
+            self._examples = folder
+        return str(self._examples / "content.jpg"), str(self._examples / "style.jpg")
+
+    def run(self, content: str | None, style: str | None, values: dict[str, Any],
+            stop: threading.Event) -> Generator[Update, None, None]:
+        """Check everything, then stylize, yielding previews and finally the PNG.
+
+        Raises:
+            ConfigError, ImageError, WeightsError, DeviceError, NonFiniteError: as the CLI.
+        """
+        if not content or not style:
+            raise ImageError("upload a content image and a style image first "
+                             "(or press 'Use the example')")
+        config = self.config(values)
+        for path in (content, style):
+            self.check_upload(path)
+        job = self.stylizer.job(content, style, config)
+        yield Update(None, "Starting: loading the network...")
+        with tempfile.TemporaryDirectory(prefix="estilo-web-") as folder:
+            try:
+                yield from self._drive(job, stop, Path(folder))
+            finally:
+                free_memory()
+
+    def _drive(self, job: Job, stop: threading.Event, folder: Path) -> Iterator[Update]:
+        """Iterate the job's steps until done, stopped or out of time; save the PNG."""
+        last: Step | None = None
+        reason = "done"
+        shown = 0.0
+        deadline = time.monotonic() + self.limits.time_limit if self.limits.time_limit else None
+        steps = job.steps()
+        try:
+            for last in steps:
+                reason = _interrupted(stop, deadline)
+                if reason != "done":
+                    break
+                if time.monotonic() - shown >= self.limits.preview_every:
+                    shown = time.monotonic()
+                    yield Update(to_pil(last.image), progress_text(last))
+        finally:
+            steps.close()
+        if last is None:
+            yield Update(None, "Stopped before the first iteration; nothing to save.")
+            return
+        path = save_image(to_pil(last.image), folder / f"estilo-{time.strftime('%Y%m%d-%H%M%S')}.png",
+                          parameters=job.parameters(last, interrupted=reason != "done"))
+        yield Update(str(path), final_text(last, reason), str(path))
+
+
+def _interrupted(stop: threading.Event, deadline: float | None) -> str:
+    if stop.is_set():
+        return "stopped"
+    if deadline is not None and time.monotonic() > deadline:
+        return "time limit"
+    return "done"
+
+
+def progress_text(step: Step) -> str:
+    """One status line: iteration, level, loss and the estimated time left."""
+    eta = step.elapsed / step.iteration * (step.total - step.iteration)
+    level = f" · level {step.level + 1}/{step.levels}" if step.levels > 1 else ""
+    return (f"**Iteration {step.iteration}/{step.total}**{level} at {step.size[0]}x{step.size[1]}"
+            f" · loss {step.loss:.4g} · {step.elapsed:.0f} s elapsed · about {eta:.0f} s left")
+
+
+def final_text(step: Step, reason: str) -> str:
+    """The status line once a run has ended."""
+    what = {"done": "Done", "stopped": "Stopped",
+            "time limit": "Stopped at this server's time limit"}[reason]
+    return (f"**{what}** after {step.iteration}/{step.total} iterations in {step.elapsed:.1f} s"
+            f" · loss {step.loss:.4g}. The PNG below carries every parameter.")
+
+
+def free_memory() -> None:
+    """Release what a finished job held (GPU memory too) so the next job starts clean."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# --- the page (Gradio) --------------------------------------------------------------------------
+
+
+INTRO = """# estilo: paint a photo in the style of a painting
+Upload a photo and a painting (or use the example), press **Stylize** and watch the
+picture form. **Stop** keeps the current image. The result is a PNG with every parameter
+embedded."""
+
+
+def build_app(studio: Studio | None = None) -> Any:
+    """The Gradio Blocks of the page (not launched, no queue settings yet; see :func:`launch`)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    studio = studio or Studio()
+    with gr.Blocks(title="estilo", analytics_enabled=False, delete_cache=(900, 3600)) as demo:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1):
+                with gr.Row():
+                    content, content_view = _upload(gr, "Content: the photo", "content")
+                    style, style_view = _upload(gr, "Style: the painting", "style")
+                example = gr.Button("Use the example", size="sm", elem_id="example",
+                                    visible=(EXAMPLES / "content.jpg").is_file())
+                with gr.Group():
+                    widgets = _widgets(gr, studio)
+                with gr.Row():
+                    go = gr.Button("Stylize", variant="primary", elem_id="stylize")
+                    halt = gr.Button("Stop", variant="stop", elem_id="stop")
+            with gr.Column(scale=1):
+                canvas = gr.Image(label="Painting", type="filepath", format="png",
+                                  interactive=False, elem_id="canvas", height=480)
+                status = gr.Markdown("Waiting for two pictures.", elem_id="status")
+                download = gr.File(label="Download PNG (parameters embedded)",
+                                   interactive=False, elem_id="download")
+        _wire(gr, demo, studio, _Parts(content, style, content_view, style_view, example,
+                                       widgets, go, halt, canvas, status, download))
+    return demo
+
+
+def _upload(gr: Any, label: str, key: str) -> tuple[Any, Any]:
+    """A file input (estilo decodes it, so its own messages reach the page) and a preview."""
+    with gr.Column(min_width=160):
+        file = gr.File(label=label, file_count="single", type="filepath", height=90,
+                       elem_id=f"{key}-file")
+        view = gr.Image(label=f"{key} preview", show_label=False, interactive=False,
+                        height=160, elem_id=f"{key}-view", format="jpeg")
+    return file, view
+
+
+def _widgets(gr: Any, studio: Studio) -> list[Any]:
+    """The option inputs, two per row."""
+    names, widgets = ui_fields(), []
+    for start in range(0, len(names), 2):
+        with gr.Row():
+            widgets += [_widget(gr, name, studio) for name in names[start:start + 2]]
+    return widgets
+
+
+def _widget(gr: Any, name: str, studio: Studio) -> Any:
+    """The input for one StyleConfig field: slider, dropdown, checkbox or number."""
+    default, limits = getattr(studio.defaults, name), studio.limits
+    common = {"label": LABELS.get(name, name.replace("_", " ").capitalize()),
+              "info": _info(name), "elem_id": f"opt-{name}", "min_width": 160}
+    choices = field_choices(name)
+    if name == "size":
+        return gr.Slider(32, limits.max_size, value=min(long_side(default), limits.max_size),
+                         step=1, **common)
+    if name == "iterations":
+        return gr.Slider(1, limits.max_iterations, value=min(default, limits.max_iterations),
+                         step=1, **common)
+    if choices is not None:
+        return gr.Dropdown(list(choices), value=default, **common)
+    if isinstance(default, bool):
+        return gr.Checkbox(value=default, **common)
+    return gr.Number(value=default, minimum=0, precision=0 if isinstance(default, int) else None,
+                     **common)
+
+
+def _info(name: str) -> str:
+    """The CLI's help for a field, without its default (the widget shows the value)."""
+    from .cli import HELP
+
+    if name in INFO:
+        return INFO[name]
+    return re.sub(r"\s*\(default.*\)$", "", HELP.get(name, "")).replace("--", "")
+
+
+@dataclass
+class _Parts:
+    content: Any
+    style: Any
+    content_view: Any
+    style_view: Any
+    example: Any
+    widgets: list[Any]
+    go: Any
+    halt: Any
+    canvas: Any
+    status: Any
+    download: Any
+
+
+def _wire(gr: Any, demo: Any, studio: Studio, p: _Parts) -> None:
+    """Connect the events: checks on upload, Stylize (queued), Stop and tab close (not)."""
+    helper = {"queue": False, "api_visibility": "private"}
+    for file, view in ((p.content, p.content_view), (p.style, p.style_view)):
+        # Queued (but never waiting for the device): only queued events show gr.Error's text.
+        file.change(_checker(gr, studio), file, view, concurrency_limit=None,
+                    api_visibility="private")
+    p.example.click(lambda: _user_errors(gr, studio.examples), None, [p.content, p.style],
+                    concurrency_limit=None, api_visibility="private")
+    p.go.click(_with_request(gr, lambda request: studio.arm(request.session_hash)), None, None,
+               **helper).then(
+        _stylizer(gr, studio), [p.content, p.style, *p.widgets], [p.canvas, p.status, p.download],
+        api_name="stylize", concurrency_limit=1, concurrency_id="device", show_progress="minimal")
+    p.halt.click(_with_request(gr, lambda request: studio.stop(request.session_hash)), None, None,
+                 **helper)
+    demo.unload(_with_request(gr, lambda request: studio.forget(request.session_hash)))
+
+
+def _with_request(gr: Any, fn: Callable[[Any], Any]) -> Callable[..., Any]:
+    """Wrap ``fn(request)`` so that Gradio passes the request (it looks at the annotation)."""
+    def handler(request: Any) -> None:
+        fn(request)
+
+    handler.__annotations__ = {"request": gr.Request, "return": None}
+    return handler
+
+
+def _user_errors(gr: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn``, showing estilo's one-line message in the page for a user error."""
+    from .cli import USER_ERRORS
+
+    try:
+        return fn(*args)
+    except (*USER_ERRORS, NonFiniteError) as e:
+        raise gr.Error(str(e), duration=None, print_exception=False) from None
+
+
+def _checker(gr: Any, studio: Studio) -> Callable[[str | None], Image.Image | None]:
+    def check(path: str | None) -> Image.Image | None:
+        return None if path is None else _user_errors(gr, studio.check_upload, path)
+
+    return check
+
+
+def _stylizer(gr: Any, studio: Studio) -> Callable[..., Iterator[tuple[Any, Any, Any]]]:
+    """The queued handler: a generator of (canvas, status, download) for the page."""
+    names = ui_fields()
+
+    def stylize(request: Any, content: str | None, style: str | None,
+                *values: Any) -> Iterator[tuple[Any, Any, Any]]:
+        stop = studio.flag(request.session_hash)
+        if stop.is_set():  # Stop was pressed while this job waited in the queue
+            yield gr.skip(), "Stopped before it started.", None
+            return
+        updates = studio.run(content, style, dict(zip(names, values)), stop)
+        try:
+            for update in _guarded(gr, updates):
+                yield (gr.skip() if update.image is None else update.image, update.status,
+                       update.download)
+        finally:
+            updates.close()
+
+    stylize.__annotations__ = {"request": gr.Request}
+    return stylize
+
+
+def _guarded(gr: Any, updates: Iterator[Update]) -> Iterator[Update]:
+    """Turn user errors and GPU out-of-memory into messages in the page."""
+    try:
+        while True:
+            update = _user_errors(gr, next, updates, None)
+            if update is None:
+                return
+            yield update
+    except torch.cuda.OutOfMemoryError:
+        free_memory()
+        raise gr.Error(GPU_OOM, duration=None, print_exception=False) from None
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def launch(studio: Studio, *, host: str = "127.0.0.1", port: int | None = None,
+           share: bool = False, auth: tuple[str, str] | None = None,
+           block: bool = True) -> Any:
+    """Build the page, set up the queue and the upload limit, and serve it.
+
+    Returns:
+        The launched Blocks (with ``block=False``; call ``.close()`` to stop it).
+    """
+    demo = build_app(studio)
+    demo.queue(max_size=studio.limits.queue_size, api_open=False, default_concurrency_limit=1)
+    demo.launch(server_name=host, server_port=port, share=share, auth=auth,
+                max_file_size=int(studio.limits.max_upload_mb * 1024 * 1024),
+                prevent_thread_lock=not block, show_error=False, run_history=False,
+                enable_monitoring=False, ssr_mode=False, mcp_server=False,
+                footer_links=["api"], inbrowser=False)
+    return demo
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``estilo web``; StyleConfig options set the page's defaults."""
+    from .cli import _Parser, add_config_options
+
+    parser = _Parser(prog="estilo web", description="Serve the estilo web app (Gradio).")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default %(default)s: this machine only)")
+    parser.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free)")
+    parser.add_argument("--share", action="store_true",
+                        help="also make a public gradio.live link (requires --auth)")
+    parser.add_argument("--auth", metavar="USER:PASSWORD", type=_auth,
+                        help="require this login (needed with --share or a public --host)")
+    for f in dataclasses.fields(Limits):
+        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default),
+                            default=f.default, help=f"limit: {_LIMIT_HELP[f.name]} "
+                            "(default %(default)s)")
+    add_config_options(parser)
+    return parser
+
+
+_LIMIT_HELP = {
+    "max_size": "largest output long side in px", "max_iterations": "most iterations per level",
+    "max_pixels": "most pixels in an uploaded image", "max_upload_mb": "largest upload in MB",
+    "queue_size": "most jobs waiting", "time_limit": "seconds per job, 0 for none",
+    "preview_every": "seconds between preview updates",
+}
+
+
+def _auth(text: str) -> tuple[str, str]:
+    user, sep, password = text.partition(":")
+    if not (sep and user and password):
+        raise argparse.ArgumentTypeError("expected USER:PASSWORD")
+    return user, password
+
+
+def exposure_problem(host: str, share: bool, auth: object) -> tuple[str, bool] | None:
+    """A warning (False) or refusal (True) when the app is reachable by others without a login."""
+    if auth:
+        return None
+    if share:
+        return ("--share makes a public link anyone can use: add --auth USER:PASSWORD", True)
+    if not _loopback(host):
+        message = (f"listening on {host} without --auth: anyone on the network can use this "
+                   "machine's CPU/GPU; add --auth USER:PASSWORD")
+        return message, False
+    return None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``estilo web``: check the options, then serve until Ctrl-C."""
+    from .cli import config_from_args, guarded
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="estilo: %(message)s")
+    return guarded(lambda: _serve(args, config_from_args(args)))
+
+
+def _serve(args: argparse.Namespace, defaults: StyleConfig) -> int:
+    problem = exposure_problem(args.host, args.share, args.auth)
+    if problem and problem[1]:
+        print(f"estilo web: error: {problem[0]}", file=sys.stderr)
+        return 2
+    if problem:
+        print(f"estilo web: WARNING: {problem[0]}", file=sys.stderr)
+    limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
+    defaults = defaults.replace(size=min(long_side(defaults.size), limits.max_size),
+                                iterations=min(defaults.iterations, limits.max_iterations))
+    studio = Studio(defaults, limits)
+    studio.check_limits(defaults)
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        print("estilo web: error: the web app needs Gradio: pip install 'estilo[web]'",
+              file=sys.stderr)
+        return 2
+    launch(studio, host=args.host, port=args.port, share=args.share, auth=args.auth)
+    return 0
