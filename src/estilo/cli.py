@@ -65,6 +65,10 @@ HELP = {
     "start_size": "long side of the coarsest level (default %(default)s)",
     "scale_iterations": "iterations at each coarser level (default %(default)s)",
     "device": "auto, cpu, cuda, cuda:N or mps (default %(default)s)",
+    "precision": "network precision; auto = bfloat16 where the CPU/GPU computes it natively, "
+                 "else float32 (default %(default)s)",
+    "checkpointing": "recompute VGG segments during backward to save memory; auto = only when "
+                     "the size needs it (default %(default)s)",
 }
 
 

@@ -20,6 +20,8 @@ Optimizer = Literal["adam", "sgd", "lbfgs"]
 Schedule = Literal["constant", "adaptive", "plateau"]
 FeatureNorm = Literal["rms", "none"]
 GramNorm = Literal["chw", "hw"]
+Precision = Literal["auto", "float32", "bfloat16"]
+Checkpointing = Literal["auto", "on", "off"]
 INITS = ("content", "content+noise", "noise", "style")
 """Named initialisations; any other value of ``init`` is the path of an image."""
 
@@ -67,6 +69,9 @@ class StyleConfig:
     start_size: int = 256             # long side of the coarsest level (pixels)
     scale_iterations: int = 300       # iterations at each coarser level
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
+    # Speed and memory (see devices.compute_dtype and memory.py).
+    precision: Precision = "auto"     # network dtype; auto: bfloat16 where the hardware has it
+    checkpointing: Checkpointing = "auto"  # recompute VGG segments in backward; auto: if needed
 
     def __post_init__(self) -> None:
         for kind in ("content", "style"):
@@ -123,6 +128,8 @@ def validate(config: StyleConfig) -> None:
     _choice(config, "lr_schedule", SCHEDULES)
     _choice(config, "feature_norm", get_args(FeatureNorm))
     _choice(config, "gram_norm", get_args(GramNorm))
+    _choice(config, "precision", get_args(Precision))
+    _choice(config, "checkpointing", get_args(Checkpointing))
     for name in ("content_weight", "style_weight", "tv_weight", "scales", "scale_iterations",
                  "iterations"):
         _positive(config, name, zero_ok=True)

@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from . import metadata
+from . import memory, metadata
 from .config import StyleConfig, layer_weights
-from .devices import resolve_device
+from .devices import compute_dtype, resolve_device, tune
 from .image import resize, to_pil, to_tensor
 from .inputs import ImageInput, Inputs, StyleInput, prepare
 from .losses import Objective
@@ -121,7 +121,10 @@ class Stylizer:
         if key not in self._extractors:
             net = VGG19Features(weights.convs, weights.preprocessing, layers=layers,
                                 pooling=config.pooling)
-            self._extractors[key] = net.to(device)
+            net = net.to(device)
+            if device.type != "mps":  # oneDNN and cuDNN convolutions are faster in NHWC
+                net = net.to(memory_format=torch.channels_last)
+            self._extractors[key] = net
         return self._extractors[key]
 
 
@@ -142,10 +145,15 @@ class Job:
         """
         config, inputs = self.config, self.inputs
         device = resolve_device(config.device)                    # 1. device and network
+        tune(device)
+        dtype = compute_dtype(device, config.precision)
+        checkpointing = memory.plan(inputs, config, device, dtype)  # refuses what cannot fit
         extractor = self.stylizer.extractor(self.weights(), config, device)
+        extractor.checkpointing = checkpointing
         plan = levels(inputs.size, iterations=config.iterations, scales=config.scales,
                       start_size=config.start_size, scale_iterations=config.scale_iterations)
-        clock = _Clock(total=sum(level.iterations for level in plan), levels=len(plan))
+        clock = _Clock(total=sum(level.iterations for level in plan), levels=len(plan),
+                       dtype=dtype)
         torch.manual_seed(config.seed)
         image: Tensor | None = None
         for index, level in enumerate(plan):                      # 2. coarse to fine
@@ -182,6 +190,7 @@ def stylize(content: ImageInput, style: StyleInput, **options: Any) -> Image.Ima
 class _Clock:
     total: int
     levels: int
+    dtype: torch.dtype = torch.float32  # the network's compute dtype
     done: int = 0
     start: float = field(default_factory=time.perf_counter)
 
@@ -233,7 +242,7 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
     good = x.detach().clone()
     failures = done = 0
     while done < level.iterations:
-        terms = _step(x, extractor, objective, optimizer)
+        terms = _step(x, extractor, objective, optimizer, clock.dtype)
         loss = sum(terms.values())
         if not (math.isfinite(loss) and bool(torch.isfinite(x).all())):
             failures += 1
@@ -264,13 +273,16 @@ def _optimizer(x: Tensor, lr: float, config: StyleConfig) -> tuple[Any, Any]:
 
 
 def _step(x: Tensor, extractor: VGG19Features, objective: Objective,
-          optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    """One optimiser step; returns the weighted loss terms at the image before the step."""
+          optimizer: torch.optim.Optimizer, dtype: torch.dtype = torch.float32) -> dict[str, float]:
+    """One optimiser step; returns the weighted loss terms at the image before the step.
+
+    The network runs in ``dtype`` (bfloat16 under autocast); the losses in float32.
+    """
     terms: dict[str, float] = {}
 
     def closure() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
-        parts = objective(extractor(x), x)
+        parts = objective(_features(extractor, x, dtype), x)
         loss = sum(parts.values())
         loss.backward()  # type: ignore[union-attr]
         if not terms:
@@ -281,3 +293,12 @@ def _step(x: Tensor, extractor: VGG19Features, objective: Objective,
     with torch.no_grad():
         x.clamp_(0.0, 1.0)
     return terms
+
+
+def _features(extractor: VGG19Features, x: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
+    """The extractor's activations of ``x``, computed in ``dtype``, returned as contiguous
+    float32 (so Gram matrices and losses keep full precision and reshape without copies)."""
+    with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
+        features = extractor(x)
+    return {name: f.to(torch.float32, memory_format=torch.contiguous_format)
+            for name, f in features.items()}
