@@ -262,9 +262,11 @@ def step(args: argparse.Namespace) -> dict[str, Any]:
 def reference(size: int, steps: int, fresh: bool) -> tuple[dict[str, Any], str]:
     """pastiche's latest cached checkpoint at ``size`` (run it first if there is none)."""
     cached = RESULTS / f"pastiche-{size}px.json"
-    record = (json.loads(cached.read_text()) if cached.exists() and not fresh
-              else pastiche_reference(size, steps, fresh))
-    last = str(record["steps_done"])
+    record = json.loads(cached.read_text()) if cached.exists() and not fresh else None
+    last = str(record["steps_done"]) if record else ""
+    if not record or not (RESULTS / record["checkpoints"][last]["image"]).exists():
+        record = pastiche_reference(size, steps, fresh=True)  # the images are not in git
+        last = str(record["steps_done"])
     return record["checkpoints"][last], last
 
 
@@ -355,35 +357,56 @@ def memory(args: argparse.Namespace) -> dict[str, Any]:
 
 def _child_peak(tool: str, size: int, *extra: str) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "_child", tool, str(size), *extra]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["no output"]
+        return {"tool": tool, "size": size, "error": lines[-1], "returncode": done.returncode}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def child(tool: str, size: int, steps: int = 2, *options: str) -> None:
-    """Run a few steps of one tool and print its peak RSS as JSON (for :func:`memory`)."""
+    """Run a few steps of one tool and print its peak RSS as JSON (for :func:`memory`).
+
+    ``tool``: ``pastiche``; ``estilo`` (pastiche's objective, L-BFGS, one level) or
+    ``estilo-defaults`` (estilo's defaults); ``options`` are ``field=value`` overrides.
+    """
+    from estilo import memory
     from estilo.devices import compute_dtype
-    from estilo.memory import estimate_peak_bytes
     wall = time.perf_counter()
     extra: dict[str, Any] = dict(o.split("=", 1) for o in options)
+    extra = {k: int(v) if v.isdigit() else v for k, v in extra.items()}
+    figures: dict[str, Any] = {}
     if tool == "pastiche":
         artist = pastiche_artist(size)
         for _ in range(steps):
             artist.draw()
-        estimate = None
     else:
-        config = pastiche_objective(size=size, optimizer="lbfgs", iterations=steps, upscale=True,
-                                    **{"scales": 1, "scale_iterations": 1, **extra})
-        for _ in transfer.Stylizer().job(CONTENT, STYLE, config).steps():
+        base = (StyleConfig() if tool == "estilo-defaults"
+                else pastiche_objective(optimizer="lbfgs", scales=1))
+        config = base.replace(size=size, upscale=True, iterations=steps, **extra)
+        job = transfer.Stylizer().job(CONTENT, STYLE, config)
+        device = torch.device("cpu")
+        dtype = compute_dtype(device, config.precision)
+        checkpointing = memory.plan(job.inputs, config, device, dtype)
+        for _ in job.steps():
             pass
-        job_size = transfer.Stylizer().job(CONTENT, STYLE, config).inputs.size
-        dtype = compute_dtype(torch.device("cpu"), config.precision)
-        estimate = estimate_peak_bytes(job_size, config.content_layers + config.style_layers,
-                                       dtype=dtype, checkpointing=extra.get("checkpointing") == "on",
-                                       style_pixels=min(job_size[0] * job_size[1], 1024 * 640))
+        figures = {"size_px": job.inputs.size, "dtype": str(dtype), "checkpointing": checkpointing,
+                   "estimate_bytes": memory.estimate_peak_bytes(
+                       job.inputs.size, config.content_layers + config.style_layers, dtype=dtype,
+                       checkpointing=checkpointing, style_pixels=1024 * 640)}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"tool": tool, "size": size, "steps": steps, "options": extra,
-                      "peak_rss_bytes": peak, "estimate_bytes": estimate,
-                      "wall_s": time.perf_counter() - wall}))
+                      "peak_rss_bytes": peak, "wall_s": time.perf_counter() - wall, **figures}))
+
+
+def prints(args: argparse.Namespace) -> dict[str, Any]:
+    """Print sizes with estilo's defaults: two levels, one step at the output size."""
+    rows = {}
+    for size in args.sizes:
+        rows[str(size)] = _child_peak("estilo-defaults", size, "1", "scales=2",
+                                      "scale_iterations=1")
+        print(f"{size}px: {rows[str(size)]}", flush=True)
+    return {"print": rows}
 
 
 # ---------------------------------------------------------------- command line
@@ -393,17 +416,18 @@ def main(argv: list[str] | None = None) -> int:
         child(argv[1], int(argv[2]), int(argv[3]) if len(argv) > 3 else 2, *argv[4:])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("step", "quality", "defaults", "memory", "all"))
+    parser.add_argument("what", choices=("step", "quality", "defaults", "memory", "print", "all"))
     parser.add_argument("--sizes", type=lambda t: [int(s) for s in t.split(",")], default=None)
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per case (median)")
     parser.add_argument("--every", type=int, default=10, help="quality: evaluate every N steps")
     parser.add_argument("--fresh", action="store_true", help="rerun pastiche's reference runs")
     args = parser.parse_args(argv)
-    sizes = {"step": [256, 512, 1024], "quality": [256, 512], "memory": [512, 1024]}
+    sizes = {"step": [256, 512, 1024], "quality": [256, 512], "memory": [512, 1024],
+             "print": [2048, 4096]}
     for what in (("step", "quality", "defaults", "memory") if args.what == "all" else (args.what,)):
         run_args = argparse.Namespace(**{**vars(args), "sizes": args.sizes or sizes.get(what)})
-        figures = {"step": step, "quality": quality, "defaults": defaults,
-                   "memory": memory}[what](run_args)
+        figures = {"step": step, "quality": quality, "defaults": defaults, "memory": memory,
+                   "print": prints}[what](run_args)
         save(what, figures)
     return 0
 

@@ -26,7 +26,7 @@ EVERY_OPTION = [
     "--pooling", "max", "--init", "content", "--noise-ratio", "0.8", "--seed", "5",
     "--optimizer", "sgd", "--lr", "10", "--lr-schedule", "plateau", "--lr-patience", "2",
     "--lr-factor", "0.5", "--lr-min", "0.001", "--iterations", "4", "--scales", "2",
-    "--start-size", "20", "--scale-iterations", "2", "--device", "cpu", "--save-every", "2",
+    "--start-size", "20", "--scale-iterations", "2", "--device", "cpu", "--precision", "float32", "--checkpointing", "on", "--save-every", "2",
     "--overwrite", "--quiet",
 ]
 OTHER_FLAGS = ["--debug", "--version", "--help", "-h", "-o", "--output", "-q", "--no-upscale"]
@@ -54,6 +54,7 @@ def test_every_option_reaches_the_embedded_parameters(content_path, style_path, 
     assert (config["lr_patience"], config["lr_factor"], config["lr_min"]) == (2, 0.5, 0.001)
     assert (config["iterations"], config["scales"], config["start_size"],
             config["scale_iterations"]) == (4, 2, 20, 2)
+    assert (config["precision"], config["checkpointing"]) == ("float32", "on")
     with Image.open(out) as img:
         assert img.size == (40, 32)
 
