@@ -191,6 +191,7 @@ class _Clock:
     total: int
     levels: int
     dtype: torch.dtype = torch.float32  # the network's compute dtype
+    lr: float | None = None             # the rate the last level ended with
     done: int = 0
     start: float = field(default_factory=time.perf_counter)
 
@@ -237,7 +238,9 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
               clock: _Clock, index: int, level: Level) -> Generator[Step, None, Tensor]:
     """Run one level's iterations on ``image``; yield a Step after each; return the image."""
     x = image.detach().clone().requires_grad_(True)
-    lr = config.learning_rate
+    # A finer level refines the upsampled picture: it starts at the rate the level below
+    # ended with (the adaptive schedule has lowered it), not at the initial, coarse rate.
+    lr = clock.lr if clock.lr is not None else config.learning_rate
     optimizer, schedule = _optimizer(x, lr, config)
     good = x.detach().clone()
     failures = done = 0
@@ -262,6 +265,7 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
         clock.done += 1
         yield Step(clock.done, clock.total, index, clock.levels, level.size, loss, terms,
                    schedule.lr, clock.elapsed(), x.detach())
+    clock.lr = schedule.lr
     return x.detach()
 
 
