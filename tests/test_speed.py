@@ -43,7 +43,7 @@ def test_bfloat16_run_follows_the_float32_run(content_path, style_path, tiny):
     f32, bf16 = (r.history for r in runs)
     assert bf16[-1]["loss"] < 0.5 * bf16[0]["loss"]
     assert bf16[-1]["loss"] == pytest.approx(f32[-1]["loss"], rel=0.1)
-    assert (runs[0].tensor - runs[1].tensor).abs().mean() < 0.02
+    assert (runs[0].tensor - runs[1].tensor).abs().mean() < 0.05  # pixels in [0, 1]
 
 
 def test_checkpointed_run_matches(content_path, style_path, tiny):
