@@ -24,7 +24,7 @@ from .devices import compute_dtype, resolve_device, tune
 from .image import resize, to_pil, to_tensor
 from .inputs import ImageInput, Inputs, StyleInput, prepare
 from .losses import Objective
-from .optim import make_optimizer, make_schedule
+from .optim import PIXEL_SCALE, make_optimizer, make_schedule
 from .pyramid import Level, levels, style_side, upsample
 from .vgg import VGG19Features
 from .weights import LoadedWeights, load_weights
@@ -237,7 +237,13 @@ def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: 
 def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, config: StyleConfig,
               clock: _Clock, index: int, level: Level) -> Generator[Step, None, Tensor]:
     """Run one level's iterations on ``image``; yield a Step after each; return the image."""
-    x = image.detach().clone().requires_grad_(True)
+    # L-BFGS's first step is the gradient scaled to an L1 norm of 1 in the optimised units,
+    # and only later steps are scale-free. In units of 1/(255 * elements) that first step
+    # moves pixels by about one grey level on average, whatever the loss's scale; in [0, 1]
+    # units it can be far too short (a stalled run) or its curvature too noisy (a divergent
+    # one).
+    scale = _lbfgs_scale(image) if config.optimizer == "lbfgs" else 1.0
+    x = (image.detach() * scale).requires_grad_(True)
     # A finer level refines the upsampled picture: it starts at the rate the level below
     # ended with (the adaptive schedule has lowered it), not at the initial, coarse rate.
     lr = clock.lr if clock.lr is not None else config.learning_rate
@@ -245,13 +251,13 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
     good = x.detach().clone()
     failures = done = 0
     while done < level.iterations:
-        terms = _step(x, extractor, objective, optimizer, clock.dtype)
+        terms = _step(x, extractor, objective, optimizer, clock.dtype, scale)
         loss = sum(terms.values())
         if not (math.isfinite(loss) and bool(torch.isfinite(x).all())):
             failures += 1
             if failures > MAX_NONFINITE:
                 raise NonFiniteError("the loss is not finite even at a much lower learning rate: "
-                                     "lower --lr or the loss weights", good.clone())
+                                     "lower --lr or the loss weights", good.clone() / scale)
             lr = schedule.lr / 10.0
             log.warning("non-finite loss or image: back to the last good image, lr %.3g", lr)
             with torch.no_grad():
@@ -264,9 +270,19 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
         done += 1
         clock.done += 1
         yield Step(clock.done, clock.total, index, clock.levels, level.size, loss, terms,
-                   schedule.lr, clock.elapsed(), x.detach())
+                   schedule.lr, clock.elapsed(), _picture(x, scale))
     clock.lr = schedule.lr
-    return x.detach()
+    return _picture(x, scale)
+
+
+def _lbfgs_scale(image: Tensor) -> float:
+    """Units of the variable L-BFGS optimises: image * scale (see :func:`_optimise`)."""
+    return PIXEL_SCALE / image.numel()
+
+
+def _picture(x: Tensor, scale: float) -> Tensor:
+    """The optimised variable as an RGB [0, 1] image."""
+    return (x.detach() / scale).clamp(0.0, 1.0) if scale != 1.0 else x.detach()
 
 
 def _optimizer(x: Tensor, lr: float, config: StyleConfig) -> tuple[Any, Any]:
@@ -277,8 +293,10 @@ def _optimizer(x: Tensor, lr: float, config: StyleConfig) -> tuple[Any, Any]:
 
 
 def _step(x: Tensor, extractor: VGG19Features, objective: Objective,
-          optimizer: torch.optim.Optimizer, dtype: torch.dtype = torch.float32) -> dict[str, float]:
-    """One optimiser step; returns the weighted loss terms at the image before the step.
+          optimizer: torch.optim.Optimizer, dtype: torch.dtype = torch.float32,
+          scale: float = 1.0) -> dict[str, float]:
+    """One optimiser step on ``x`` (the image times ``scale``); returns the weighted loss
+    terms at the image before the step.
 
     The network runs in ``dtype`` (bfloat16 under autocast); the losses in float32.
     """
@@ -286,7 +304,8 @@ def _step(x: Tensor, extractor: VGG19Features, objective: Objective,
 
     def closure() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
-        parts = objective(_features(extractor, x, dtype), x)
+        image = x / scale if scale != 1.0 else x
+        parts = objective(_features(extractor, image, dtype), image)
         loss = sum(parts.values())
         loss.backward()  # type: ignore[union-attr]
         if not terms:
@@ -294,8 +313,11 @@ def _step(x: Tensor, extractor: VGG19Features, objective: Objective,
         return loss  # type: ignore[return-value]
 
     optimizer.step(closure)
-    with torch.no_grad():
-        x.clamp_(0.0, 1.0)
+    if not isinstance(optimizer, torch.optim.LBFGS):
+        # L-BFGS is left unclamped: its curvature pairs assume the step it took, and clamping
+        # an image that starts at 0 or 1 (white skies) breaks them. It yields clamped images.
+        with torch.no_grad():
+            x.clamp_(0.0, scale)
     return terms
 
 
