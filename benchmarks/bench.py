@@ -21,8 +21,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from PIL import Image
@@ -30,11 +31,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from estilo import transfer  # noqa: E402
-from estilo.config import StyleConfig  # noqa: E402
-from estilo.image import to_pil, to_tensor  # noqa: E402
-from estilo.vgg import VGG19Features  # noqa: E402
-from estilo.weights import load_weights  # noqa: E402
+from estilo import transfer
+from estilo.config import StyleConfig
+from estilo.image import to_pil, to_tensor
+from estilo.vgg import VGG19Features
+from estilo.weights import load_weights
 
 RESULTS = ROOT / "benchmarks" / "results"
 IMAGES = ROOT.parent.parent / "shared" / "images"

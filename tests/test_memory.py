@@ -1,15 +1,14 @@
 import json
-import resource
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from estilo import StyleConfig, Stylizer
+from estilo import Stylizer
 from estilo.config import ConfigError
-from estilo.memory import available_bytes, estimate_peak_bytes, largest_fitting, plan
 from estilo.inputs import prepare
+from estilo.memory import available_bytes, estimate_peak_bytes, largest_fitting, plan
 
 LAYERS = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
