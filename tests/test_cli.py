@@ -29,7 +29,8 @@ EVERY_OPTION = [
     "--start-size", "20", "--scale-iterations", "2", "--device", "cpu", "--save-every", "2",
     "--overwrite", "--quiet", "--background", "#102030", "--style-scale", "0.5",
     "--style-loss", "meancov", "--layer-weighting", "channels", "--style-blend", "1,3",
-    "--preserve-color", "luminance", "--keep-alpha",
+    "--preserve-color", "luminance", "--keep-alpha", "--precision", "float32",
+    "--checkpointing", "on",
 ]
 # Options that take paths, added by the test below: a second style and a two-region mask.
 PATH_OPTIONS = ["--style", "--mask"]
@@ -75,6 +76,7 @@ def test_every_option_reaches_the_embedded_parameters(content_path, style_path, 
     assert (config["lr_patience"], config["lr_factor"], config["lr_min"]) == (2, 0.5, 0.001)
     assert (config["iterations"], config["scales"], config["start_size"],
             config["scale_iterations"]) == (4, 2, 20, 2)
+    assert (config["precision"], config["checkpointing"]) == ("float32", "on")
     with Image.open(out) as img:
         assert img.size == (40, 32)
 

@@ -23,7 +23,7 @@ def _style_distance(net, image, style):
 @pytest.mark.parametrize("pooling", ["avg", "max"])
 def test_real_weights_move_the_image_toward_the_style(content_path, style_path, pooling):
     config = StyleConfig(size=96, iterations=40, scales=1, device="cpu", pooling=pooling,
-                         upscale=True)
+                         upscale=True, optimizer="adam")  # the seed's optimiser and rates
     result = Stylizer().run(content_path, style_path, config)
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < 0.5 * losses[0]

@@ -84,6 +84,11 @@ HELP = {
     "mask": "image with one flat colour per style, dark to light in the styles' order: "
             "each style paints only its region (see README)",
     "keep_alpha": "give the output the content's transparency (PNG, WEBP, TIFF)",
+
+    "precision": "network precision; auto = bfloat16 where the CPU/GPU computes it natively, "
+                 "else float32 (default %(default)s)",
+    "checkpointing": "recompute VGG segments during backward to save memory; auto = only when "
+                     "the size needs it (default %(default)s)",
 }
 # Extra spellings of generated options.
 ALIASES: dict[str, tuple[str, ...]] = {"style_blend": ("--style-weights",)}

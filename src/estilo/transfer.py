@@ -18,13 +18,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from . import color, mask, metadata
+from . import color, mask, memory, metadata
 from .config import StyleConfig, layer_weights
-from .devices import resolve_device
+from .devices import compute_dtype, resolve_device, tune
 from .image import resize, to_pil, to_tensor
 from .inputs import ImageInput, Inputs, Source, StyleInput, prepare
 from .losses import Objective
-from .optim import make_optimizer, make_schedule
+from .optim import PIXEL_SCALE, make_optimizer, make_schedule
 from .pyramid import Level, levels, style_side, upsample
 from .vgg import VGG19Features
 from .weights import LoadedWeights, load_weights
@@ -121,7 +121,10 @@ class Stylizer:
         if key not in self._extractors:
             net = VGG19Features(weights.convs, weights.preprocessing, layers=layers,
                                 pooling=config.pooling)
-            self._extractors[key] = net.to(device)
+            net = net.to(device)
+            if device.type != "mps":  # oneDNN and cuDNN convolutions are faster in NHWC
+                net = net.to(memory_format=torch.channels_last)
+            self._extractors[key] = net
         if config.preserve_color == "luminance":  # the network sees luminance only
             return color.GreyInput(self._extractors[key])  # type: ignore[return-value]
         return self._extractors[key]
@@ -144,10 +147,15 @@ class Job:
         """
         config, inputs = self.config, self.inputs
         device = resolve_device(config.device)                    # 1. device and network
+        tune(device)
+        dtype = compute_dtype(device, config.precision)
+        checkpointing = memory.plan(inputs, config, device, dtype)  # refuses what cannot fit
         extractor = self.stylizer.extractor(self.weights(), config, device)
+        getattr(extractor, "network", extractor).checkpointing = checkpointing
         plan = levels(inputs.size, iterations=config.iterations, scales=config.scales,
                       start_size=config.start_size, scale_iterations=config.scale_iterations)
-        clock = _Clock(total=sum(level.iterations for level in plan), levels=len(plan))
+        clock = _Clock(total=sum(level.iterations for level in plan), levels=len(plan),
+                       dtype=dtype)
         torch.manual_seed(config.seed)
         image: Tensor | None = None
         for index, level in enumerate(plan):                      # 2. coarse to fine
@@ -200,6 +208,8 @@ def stylize(content: ImageInput, style: StyleInput, **options: Any) -> Image.Ima
 class _Clock:
     total: int
     levels: int
+    dtype: torch.dtype = torch.float32  # the network's compute dtype
+    lr: float | None = None             # the rate the last level ended with
     done: int = 0
     start: float = field(default_factory=time.perf_counter)
 
@@ -268,19 +278,27 @@ def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: 
 def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, config: StyleConfig,
               clock: _Clock, index: int, level: Level) -> Generator[Step, None, Tensor]:
     """Run one level's iterations on ``image``; yield a Step after each; return the image."""
-    x = image.detach().clone().requires_grad_(True)
-    lr = config.learning_rate
+    # L-BFGS's first step is the gradient scaled to an L1 norm of 1 in the optimised units,
+    # and only later steps are scale-free. In units of 1/(255 * elements) that first step
+    # moves pixels by about one grey level on average, whatever the loss's scale; in [0, 1]
+    # units it can be far too short (a stalled run) or its curvature too noisy (a divergent
+    # one).
+    scale = _lbfgs_scale(image) if config.optimizer == "lbfgs" else 1.0
+    x = (image.detach() * scale).requires_grad_(True)
+    # A finer level refines the upsampled picture: it starts at the rate the level below
+    # ended with (the adaptive schedule has lowered it), not at the initial, coarse rate.
+    lr = clock.lr if clock.lr is not None else config.learning_rate
     optimizer, schedule = _optimizer(x, lr, config)
     good = x.detach().clone()
     failures = done = 0
     while done < level.iterations:
-        terms = _step(x, extractor, objective, optimizer)
+        terms = _step(x, extractor, objective, optimizer, clock.dtype, scale)
         loss = sum(terms.values())
         if not (math.isfinite(loss) and bool(torch.isfinite(x).all())):
             failures += 1
             if failures > MAX_NONFINITE:
                 raise NonFiniteError("the loss is not finite even at a much lower learning rate: "
-                                     "lower --lr or the loss weights", good.clone())
+                                     "lower --lr or the loss weights", good.clone() / scale)
             lr = schedule.lr / 10.0
             log.warning("non-finite loss or image: back to the last good image, lr %.3g", lr)
             with torch.no_grad():
@@ -293,8 +311,19 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
         done += 1
         clock.done += 1
         yield Step(clock.done, clock.total, index, clock.levels, level.size, loss, terms,
-                   schedule.lr, clock.elapsed(), x.detach())
-    return x.detach()
+                   schedule.lr, clock.elapsed(), _picture(x, scale))
+    clock.lr = schedule.lr
+    return _picture(x, scale)
+
+
+def _lbfgs_scale(image: Tensor) -> float:
+    """Units of the variable L-BFGS optimises: image * scale (see :func:`_optimise`)."""
+    return PIXEL_SCALE / image.numel()
+
+
+def _picture(x: Tensor, scale: float) -> Tensor:
+    """The optimised variable as an RGB [0, 1] image."""
+    return (x.detach() / scale).clamp(0.0, 1.0) if scale != 1.0 else x.detach()
 
 
 def _optimizer(x: Tensor, lr: float, config: StyleConfig) -> tuple[Any, Any]:
@@ -305,13 +334,19 @@ def _optimizer(x: Tensor, lr: float, config: StyleConfig) -> tuple[Any, Any]:
 
 
 def _step(x: Tensor, extractor: VGG19Features, objective: Objective,
-          optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    """One optimiser step; returns the weighted loss terms at the image before the step."""
+          optimizer: torch.optim.Optimizer, dtype: torch.dtype = torch.float32,
+          scale: float = 1.0) -> dict[str, float]:
+    """One optimiser step on ``x`` (the image times ``scale``); returns the weighted loss
+    terms at the image before the step.
+
+    The network runs in ``dtype`` (bfloat16 under autocast); the losses in float32.
+    """
     terms: dict[str, float] = {}
 
     def closure() -> Tensor:
         optimizer.zero_grad(set_to_none=True)
-        parts = objective(extractor(x), x)
+        image = x / scale if scale != 1.0 else x
+        parts = objective(_features(extractor, image, dtype), image)
         loss = sum(parts.values())
         loss.backward()  # type: ignore[union-attr]
         if not terms:
@@ -319,6 +354,18 @@ def _step(x: Tensor, extractor: VGG19Features, objective: Objective,
         return loss  # type: ignore[return-value]
 
     optimizer.step(closure)
-    with torch.no_grad():
-        x.clamp_(0.0, 1.0)
+    if not isinstance(optimizer, torch.optim.LBFGS):
+        # L-BFGS is left unclamped: its curvature pairs assume the step it took, and clamping
+        # an image that starts at 0 or 1 (white skies) breaks them. It yields clamped images.
+        with torch.no_grad():
+            x.clamp_(0.0, scale)
     return terms
+
+
+def _features(extractor: VGG19Features, x: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
+    """The extractor's activations of ``x``, computed in ``dtype``, returned as contiguous
+    float32 (so Gram matrices and losses keep full precision and reshape without copies)."""
+    with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
+        features = extractor(x)
+    return {name: f.to(torch.float32, memory_format=torch.contiguous_format)
+            for name, f in features.items()}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 BLOCK_DEPTHS = (2, 2, 4, 4, 4)
 CHANNELS = (64, 128, 256, 512, 512)
@@ -155,17 +156,33 @@ class VGG19Features(nn.Module):
         self.body = nn.ModuleList(_make_layer(name, weights, pooling) for name in self.names)
         self.requires_grad_(False)
         self.eval()
+        # Recompute each segment between requested layers during backward instead of keeping
+        # its activations: less memory at print sizes for about one more forward per step.
+        self.checkpointing = False
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         """Activations ``{name: N x C x H' x W'}`` of an RGB [0, 1] batch ``x``."""
-        wanted = set(self.outputs)
         out: dict[str, Tensor] = {}
         x = self.normalize(x)
-        for name, layer in zip(self.names, self.body):
-            x = layer(x)
-            if name in wanted:
-                out[name] = x
+        start = 0
+        for end in self._cuts():
+            if self.checkpointing and x.requires_grad and torch.is_grad_enabled():
+                x = checkpoint(self._segment, x, start, end, use_reentrant=False)
+            else:
+                x = self._segment(x, start, end)
+            out[self.names[end - 1]] = x
+            start = end
         return out
+
+    def _cuts(self) -> list[int]:
+        """End indices (exclusive) of the segments: one after each requested layer."""
+        wanted = set(self.outputs)
+        return [i + 1 for i, name in enumerate(self.names) if name in wanted]
+
+    def _segment(self, x: Tensor, start: int, end: int) -> Tensor:
+        for layer in self.body[start:end]:
+            x = layer(x)
+        return x
 
 
 def _make_layer(name: str, weights: ConvWeights, pooling: str) -> nn.Module:
