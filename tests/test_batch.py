@@ -275,7 +275,7 @@ def test_cli_batch_stopped_by_a_signal_keeps_finished_items(tmp_path, images, si
     out = tmp_path / "out"
     command = [sys.executable, "-m", "estilo", "batch", *map(str, images["contents"]),
                "--style", *map(str, images["styles"]), "-o", str(out), "--workers", "2",
-               "-q", *FAST, "--iterations", "40"]
+               "-q", *FAST, "--iterations", "400"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
