@@ -136,7 +136,7 @@ def main() -> None:
     mask = make_mask(args.out / "two-regions.png")
     g.save("mask", [(_thumb(mask, h), "two-regions.png"),
                     (g.run("mask", [STYLE, EMBER], mask=str(mask)),
-                     "--mask mask.png, two styles")])
+                     "--mask two-regions.png, two styles")])
     g.save("style-loss", [(base, "gram (default)"),
                           (g.run("meancov", [STYLE], style_loss="meancov"), "--style-loss meancov"),
                           (g.run("channels", [STYLE], layer_weighting="channels"),
