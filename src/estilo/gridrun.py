@@ -50,7 +50,6 @@ from .image import (
     read_parameters,
     resize,
     save_image,
-    to_pil,
     to_tensor,
     working_size,
 )
@@ -200,10 +199,10 @@ class Grid:
         try:
             for last in job.steps():
                 yield GridStep(row, position, pending, last)
-            image = to_pil(last.image) if last else resize(job.inputs.content.image, job.inputs.size)
+            image = job.output(job.finish(last.image)) if last else resize(job.inputs.content.image, job.inputs.size)
         except NonFiniteError as e:
             log.warning("row %d (%s) diverged: %s", row.index, row.label, e)
-            status, image = "diverged", to_pil(e.image)
+            status, image = "diverged", job.output(job.finish(e.image))
         wall = time.perf_counter() - start
         row.path.parent.mkdir(parents=True, exist_ok=True)
         save_image(image, row.path, parameters=job.parameters(last, interrupted=False, grid={

@@ -269,13 +269,13 @@ class Studio:
                     break
                 if time.monotonic() - shown >= self.limits.preview_every:
                     shown = time.monotonic()
-                    yield Update(to_pil(last.image), progress_text(last))
+                    yield Update(to_pil(job.finish(last.image)), progress_text(last))
         finally:
             steps.close()
         if last is None:
             yield Update(None, "Stopped before the first iteration; nothing to save.")
             return
-        path = save_image(to_pil(last.image), folder / f"estilo-{time.strftime('%Y%m%d-%H%M%S')}.png",
+        path = save_image(job.output(job.finish(last.image)), folder / f"estilo-{time.strftime('%Y%m%d-%H%M%S')}.png",
                           parameters=job.parameters(last, interrupted=reason != "done"))
         yield Update(str(path), final_text(last, reason), str(path))
 
