@@ -35,27 +35,9 @@ from estilo.image import (
     working_size,
 )
 from estilo.output import OutputError
+from imaging import close_to, encode, pixel, write
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def encode(im: Image.Image, fmt: str, **options: object) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, fmt, **options)
-    return buf.getvalue()
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
-
-
-def pixel(im: Image.Image) -> tuple[int, int, int]:
-    return im.getpixel((0, 0))
-
-
-def close_to(a: tuple[int, ...], b: tuple[int, ...], tol: int = 3) -> bool:
-    return all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
 
 
 def png_with_header_size(width: int, height: int) -> bytes:

@@ -19,19 +19,7 @@ from estilo import image as eimage
 from estilo import output as eoutput
 from estilo.image import ImageError, load_image
 from estilo.output import OutputError, check_output_path, read_parameters, save_image
-
-
-def write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
-
-
-def pixel(im: Image.Image) -> tuple[int, int, int]:
-    return im.getpixel((0, 0))
-
-
-def close_to(a: tuple[int, ...], b: tuple[int, ...], tol: int = 3) -> bool:
-    return all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
+from imaging import close_to, pixel, write
 
 
 def assert_one_line(exc: pytest.ExceptionInfo[BaseException], *needles: str) -> str:
