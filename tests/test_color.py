@@ -89,6 +89,9 @@ def _chroma_difference(result, content_path, size):
 
 
 def test_luminance_mode_output_has_the_contents_chroma(content_path, style_path, tiny):
+    # Adam: 8 L-BFGS steps on this saturated synthetic pair overshoot and leave most pixels
+    # clamped, which says nothing about the colour mode (whose claim is about the rest).
+    tiny = tiny.replace(optimizer="adam")
     result = Stylizer().run(content_path, style_path, tiny.replace(preserve_color="luminance"))
     diff = _chroma_difference(result.tensor, content_path, result.image.size)
     in_gamut = ((result.tensor > 1e-3) & (result.tensor < 1 - 1e-3)).all(1)  # not clamped

@@ -363,9 +363,9 @@ def _step(x: Tensor, extractor: VGG19Features, objective: Objective,
 
 
 def _features(extractor: VGG19Features, x: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
-    """The extractor's activations of ``x``, computed in ``dtype``, returned as contiguous
-    float32 (so Gram matrices and losses keep full precision and reshape without copies)."""
+    """The extractor's activations of ``x``, computed in ``dtype``, returned as float32 (so
+    Gram matrices and losses keep full precision) in the network's memory layout (the Gram
+    matrix of channels-last activations needs no copy; see :func:`losses.gram_matrix`)."""
     with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
         features = extractor(x)
-    return {name: f.to(torch.float32, memory_format=torch.contiguous_format)
-            for name, f in features.items()}
+    return {name: f.float() for name, f in features.items()}
