@@ -105,6 +105,25 @@ def test_non_finite_step_goes_back_and_lowers_the_rate(content_path, style_path,
     assert steps[-1].lr == pytest.approx(0.005)
 
 
+def test_a_stalled_lbfgs_starts_a_fresh_history(content_path, style_path, tiny, monkeypatch):
+    # A stall as seen at 512 px: the history gives no descent direction, the optimiser
+    # returns without moving, and (nothing having changed) would do so for every later step.
+    real = torch.optim.LBFGS.step
+    instances = []
+
+    def step(self, closure):
+        if not instances or instances[0] is not self:
+            instances.append(self)
+        if self is instances[0] and self.state_dict()["state"]:  # the first one stalls
+            return closure()
+        return real(self, closure)
+
+    monkeypatch.setattr(torch.optim.LBFGS, "step", step)
+    steps = list(Stylizer().steps(content_path, style_path, tiny.replace(optimizer="lbfgs")))
+    assert len(instances) >= 2
+    assert steps[-1].loss < 0.9 * steps[1].loss
+
+
 def test_permanent_divergence_raises_with_the_last_good_image(content_path, style_path, tiny,
                                                                 monkeypatch):
     from estilo import transfer

@@ -306,6 +306,11 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
             optimizer, schedule = _optimizer(x, lr, config)
             continue
         failures = 0
+        if isinstance(optimizer, torch.optim.LBFGS) and torch.equal(x.detach(), good):
+            # L-BFGS found no descent direction in its history (round-off in float32) and did
+            # not move; it never would again, as its history cannot change without a move.
+            log.info("L-BFGS stalled at step %d: starting a fresh curvature history", done + 1)
+            optimizer, schedule = _optimizer(x, schedule.lr, config)
         good.copy_(x.detach())
         schedule.step(loss)
         done += 1
