@@ -324,7 +324,8 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
         ref, done = reference(size, steps, args.fresh)
         ref_terms = evaluator.terms(Image.open(RESULTS / ref["image"]))
         estilo = estilo_to_quality(size, ref_terms["total"], evaluator, every=args.every,
-                                   budget_s=ref["wall_s"], **QUALITY_OPTIONS)
+                                   budget_s=ref["wall_s"],
+                                   **{**QUALITY_OPTIONS, **QUALITY_SCHEDULES.get(size, {})})
         # The cached run may have shared the CPU differently: also time pastiche's steps now
         # and scale them to its run (the conservative ratio, used as the headline).
         walls, cpus = pastiche_step_times(size, args.repeats)
@@ -343,9 +344,13 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
     return {"quality": out}
 
 
-# estilo's settings for the time-to-quality race (pastiche's objective, estilo's machinery).
+# estilo's settings for the time-to-quality race (pastiche's objective, estilo's machinery),
+# by output size. The schedule was picked by a sweep on this machine (2026-11-27, 512 px,
+# wall seconds to pastiche's value): start 128 px with 100 / 60 / 40 iterations per coarse
+# level 35 / 34 / 35 s, 150 / 200: 41 / 49 s; start 256 px with 100: 30 s, 150: 40 s.
 QUALITY_OPTIONS: dict[str, Any] = dict(optimizer="lbfgs", start_size=128, scale_iterations=100,
                                        iterations=2000, precision="auto")
+QUALITY_SCHEDULES: dict[int, dict[str, Any]] = {256: {}, 512: {"start_size": 256}}
 
 
 def defaults(args: argparse.Namespace) -> dict[str, Any]:
@@ -458,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=("step", "quality", "defaults", "memory", "print", "all"))
     parser.add_argument("--sizes", type=lambda t: [int(s) for s in t.split(",")], default=None)
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per case (median)")
-    parser.add_argument("--every", type=int, default=10, help="quality: evaluate every N steps")
+    parser.add_argument("--every", type=int, default=5, help="quality: evaluate every N steps")
     parser.add_argument("--fresh", action="store_true", help="rerun pastiche's reference runs")
     args = parser.parse_args(argv)
     sizes = {"step": [256, 512, 1024], "quality": [256, 512], "memory": [512, 1024],

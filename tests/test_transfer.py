@@ -99,10 +99,38 @@ def test_non_finite_step_goes_back_and_lowers_the_rate(content_path, style_path,
         return terms
 
     monkeypatch.setattr(transfer, "_step", flaky)
-    steps = _run(content_path, style_path, tiny.replace(iterations=5, lr_schedule="constant", lr=0.05))
+    steps = _run(content_path, style_path, tiny.replace(optimizer="adam", iterations=5,
+                                                        lr_schedule="constant", lr=0.05))
     assert len(steps) == 5
     assert all(torch.isfinite(s.image).all() for s in steps)
     assert steps[-1].lr == pytest.approx(0.005)
+
+
+def test_a_diverging_lbfgs_step_goes_back_and_searches_its_lines(content_path, style_path, tiny,
+                                                                  monkeypatch, caplog):
+    # Seed-table row 6 at 512 px: L-BFGS's second step, scaled by the first step's curvature,
+    # jumps to a loss 1e15 times higher; a restart overshoots the same way.
+    from estilo import transfer
+    real_step, real_make = transfer._step, transfer.make_optimizer
+    calls, searched = {"n": 0}, []
+
+    def diverging(x, *args):
+        calls["n"] += 1
+        terms = real_step(x, *args)
+        return {k: v * 1e9 for k, v in terms.items()} if calls["n"] == 3 else terms
+
+    def make(name, params, lr, *, line_search=False):
+        searched.append(line_search)
+        return real_make(name, params, lr, line_search=line_search)
+
+    monkeypatch.setattr(transfer, "_step", diverging)
+    monkeypatch.setattr(transfer, "make_optimizer", make)
+    steps = _run(content_path, style_path, tiny.replace(optimizer="lbfgs", iterations=8))
+    assert [s.iteration for s in steps] == list(range(1, 9))
+    assert searched[0] is False and searched[-1] is True
+    assert all(s.loss < 1e3 * steps[0].loss for s in steps)  # the huge loss was not kept
+    assert steps[-1].loss < steps[1].loss
+    assert "diverging step" in caplog.text
 
 
 def test_a_stalled_lbfgs_starts_a_fresh_history(content_path, style_path, tiny, monkeypatch):

@@ -16,6 +16,7 @@ from torch import Tensor
 OPTIMIZERS = ("adam", "sgd", "lbfgs")
 SCHEDULES = ("constant", "adaptive", "plateau")
 PIXEL_SCALE = 255.0  # the seed's rates were for 0-255 pixels
+LINE_SEARCH_EVALS = 10  # most forward+backward passes of one L-BFGS line search
 
 
 def default_lr(optimizer: str, schedule: str) -> float:
@@ -27,17 +28,26 @@ def default_lr(optimizer: str, schedule: str) -> float:
     return 100.0 / PIXEL_SCALE if schedule == "adaptive" else 0.02
 
 
-def make_optimizer(name: str, params: Iterable[Tensor], lr: float) -> torch.optim.Optimizer:
-    """An optimiser by name: ``adam``, ``sgd`` or ``lbfgs`` (one iteration per step)."""
+def make_optimizer(name: str, params: Iterable[Tensor], lr: float, *,
+                   line_search: bool = False) -> torch.optim.Optimizer:
+    """An optimiser by name: ``adam``, ``sgd`` or ``lbfgs`` (one iteration per step).
+
+    ``line_search`` (L-BFGS only): a strong-Wolfe line search in every step, a few more
+    forward+backward passes per step in exchange for steps that cannot blow up.
+    """
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
     if name == "lbfgs":
-        # One L-BFGS iteration per step() call, so every step costs one forward+backward and
-        # yields a progress record; the curvature history persists between calls.
+        # One L-BFGS iteration per step() call, so every step costs one forward+backward
+        # (without line search) and yields a progress record; the curvature history
+        # persists between calls.
+        # (max_eval: torch's default, 1.25 * max_iter, leaves the line search no evaluation.)
         return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=50,
-                                 tolerance_grad=0.0, tolerance_change=0.0)
+                                 tolerance_grad=0.0, tolerance_change=0.0,
+                                 line_search_fn="strong_wolfe" if line_search else None,
+                                 max_eval=1 + LINE_SEARCH_EVALS if line_search else None)
     raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
 
 

@@ -30,7 +30,8 @@ from .vgg import VGG19Features
 from .weights import LoadedWeights, load_weights
 
 log = logging.getLogger(__name__)
-MAX_NONFINITE = 5  # consecutive non-finite steps before a run gives up
+MAX_NONFINITE = 5  # consecutive non-finite or diverging steps before a run gives up
+DIVERGED = 1e3  # a step whose loss exceeds the last good loss this many times diverged
 
 
 class NonFiniteError(RuntimeError):
@@ -289,29 +290,48 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
     # ended with (the adaptive schedule has lowered it), not at the initial, coarse rate.
     lr = clock.lr if clock.lr is not None else config.learning_rate
     optimizer, schedule = _optimizer(x, lr, config)
-    good = x.detach().clone()
+    # `good` is the last point whose loss was measured finite and sane (`good_loss`): where a
+    # diverging step goes back to. A step's loss is measured at `start`, before its move.
+    good, start = x.detach().clone(), x.detach().clone()
+    good_loss = math.inf
     failures = done = 0
+    line_search = False
     while done < level.iterations:
+        start.copy_(x.detach())
         terms = _step(x, extractor, objective, optimizer, clock.dtype, scale)
         loss = sum(terms.values())
-        if not (math.isfinite(loss) and bool(torch.isfinite(x).all())):
+        sane = math.isfinite(loss) and loss <= DIVERGED * good_loss
+        if sane:
+            good.copy_(start)
+            good_loss = loss
+        if not (sane and bool(torch.isfinite(x).all())):
+            # Non-finite, or a jump by orders of magnitude: an L-BFGS step taken with
+            # curvature from far away (its history would then hold a pair that keeps every
+            # later step microscopic) or too high a rate. Go back, forget the history.
             failures += 1
             if failures > MAX_NONFINITE:
                 raise NonFiniteError("the loss is not finite even at a much lower learning rate: "
                                      "lower --lr or the loss weights", good.clone() / scale)
-            lr = schedule.lr / 10.0
-            log.warning("non-finite loss or image: back to the last good image, lr %.3g", lr)
+            why = ("non-finite loss or image" if sane or not math.isfinite(loss)
+                   else f"diverging step (loss {loss:.3g} after {good_loss:.3g})")
             with torch.no_grad():
                 x.copy_(good)
-            optimizer, schedule = _optimizer(x, lr, config)
+            if isinstance(optimizer, torch.optim.LBFGS) and not line_search:
+                # Its second step, scaled by the curvature of the first, overshoots again
+                # from any restart; a line search bounds every step instead.
+                line_search = True
+                log.warning("%s: back to the last good image, L-BFGS with line search", why)
+            else:
+                lr = schedule.lr / 10.0
+                log.warning("%s: back to the last good image, lr %.3g", why, lr)
+            optimizer, schedule = _optimizer(x, lr, config, line_search)
             continue
         failures = 0
-        if isinstance(optimizer, torch.optim.LBFGS) and torch.equal(x.detach(), good):
+        if isinstance(optimizer, torch.optim.LBFGS) and torch.equal(x.detach(), start):
             # L-BFGS found no descent direction in its history (round-off in float32) and did
             # not move; it never would again, as its history cannot change without a move.
             log.info("L-BFGS stalled at step %d: starting a fresh curvature history", done + 1)
-            optimizer, schedule = _optimizer(x, schedule.lr, config)
-        good.copy_(x.detach())
+            optimizer, schedule = _optimizer(x, schedule.lr, config, line_search)
         schedule.step(loss)
         done += 1
         clock.done += 1
@@ -331,8 +351,9 @@ def _picture(x: Tensor, scale: float) -> Tensor:
     return (x.detach() / scale).clamp(0.0, 1.0) if scale != 1.0 else x.detach()
 
 
-def _optimizer(x: Tensor, lr: float, config: StyleConfig) -> tuple[Any, Any]:
-    optimizer = make_optimizer(config.optimizer, [x], lr)
+def _optimizer(x: Tensor, lr: float, config: StyleConfig,
+               line_search: bool = False) -> tuple[Any, Any]:
+    optimizer = make_optimizer(config.optimizer, [x], lr, line_search=line_search)
     schedule = make_schedule(config.lr_schedule, optimizer, patience=config.lr_patience,
                              factor=config.lr_factor, min_lr=config.lr_min)
     return optimizer, schedule
