@@ -468,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = {"step": [256, 512, 1024], "quality": [256, 512], "memory": [512, 1024],
              "print": [2048, 4096]}
-    for what in (("step", "quality", "defaults", "memory") if args.what == "all" else (args.what,)):
+    for what in (("step", "quality", "defaults", "memory", "print") if args.what == "all"
+                 else (args.what,)):
         run_args = argparse.Namespace(**{**vars(args), "sizes": args.sizes or sizes.get(what)})
         figures = {"step": step, "quality": quality, "defaults": defaults, "memory": memory,
                    "print": prints}[what](run_args)
