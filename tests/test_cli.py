@@ -252,7 +252,8 @@ def test_sigterm_saves_and_exits_143(content_path, style_path, tmp_path):
 
 def test_python_dash_m_and_console_script_usage(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "estilo", "missing.png", "x.png", "-o",
-                           str(tmp_path / "o.png")], capture_output=True, text=True, env=_env())
+                           str(tmp_path / "o.png")], capture_output=True, text=True, env=_env(),
+                          check=False)
     assert proc.returncode == 2
     assert re.match(r"estilo: error: .*missing\.png", proc.stderr.strip())
     assert len(proc.stderr.strip().splitlines()) == 1

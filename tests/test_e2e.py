@@ -6,8 +6,8 @@ import torch
 from estilo import StyleConfig, Stylizer
 from estilo.image import load_image, resize, to_tensor
 from estilo.losses import gram_matrix
-from estilo.weights import load_weights
 from estilo.vgg import VGG19Features
+from estilo.weights import load_weights
 
 pytestmark = pytest.mark.weights
 LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")

@@ -1,8 +1,14 @@
 import pytest
 import torch
 
-from estilo.optim import (AdaptiveLR, ConstantLR, PlateauLR, default_lr, make_optimizer,
-                          make_schedule)
+from estilo.optim import (
+    AdaptiveLR,
+    ConstantLR,
+    PlateauLR,
+    default_lr,
+    make_optimizer,
+    make_schedule,
+)
 
 
 def _opt(lr=1.0):

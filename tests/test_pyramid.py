@@ -1,3 +1,5 @@
+import itertools
+
 import torch
 
 from estilo.pyramid import Level, levels, scaled, style_side, upsample
@@ -18,7 +20,7 @@ def test_explicit_level_count_keeps_aspect_and_grows():
     plan = levels((900, 300), iterations=5, scales=3, scale_iterations=7)
     sizes = [lv.size for lv in plan]
     assert sizes[-1] == (900, 300)
-    assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(sizes, sizes[1:]))
+    assert all(a[0] < b[0] and a[1] < b[1] for a, b in itertools.pairwise(sizes))
     assert all(abs(w / h - 3) < 0.05 for w, h in sizes)
 
 

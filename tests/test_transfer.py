@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import estilo
-from estilo import StyleConfig, Stylizer
+from estilo import Stylizer
 from estilo.transfer import NonFiniteError
 
 

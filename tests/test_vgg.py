@@ -2,8 +2,19 @@ import pytest
 import torch
 from torch import nn
 
-from estilo.vgg import (CAFFE, CONV_NAMES, LAYER_NAMES, TORCHVISION, LayerError, Normalize,
-                        VGG19Features, channels_of, parse_layers, pool_factor, resolve_layer)
+from estilo.vgg import (
+    CAFFE,
+    CONV_NAMES,
+    LAYER_NAMES,
+    TORCHVISION,
+    LayerError,
+    Normalize,
+    VGG19Features,
+    channels_of,
+    parse_layers,
+    pool_factor,
+    resolve_layer,
+)
 from estilo.weights import load_weights
 
 

@@ -52,7 +52,7 @@ def gram_matrix(features: Tensor, *, norm: str = "chw", mask: Tensor | None = No
     the Gram matrix of ``features * mask``, divided by sum(mask^2) instead of H*W, so a
     region of a stationary texture has the same Gram matrix as the whole texture.
     """
-    n, c, h, w = features.shape
+    _, c, h, w = features.shape
     if mask is not None:
         features = features * mask
         area = mask.pow(2).sum(dim=(1, 2, 3)).clamp_min(1e-8).view(-1, 1, 1)

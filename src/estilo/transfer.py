@@ -292,7 +292,8 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
     optimizer, schedule = _optimizer(x, lr, config)
     # `good` is the last point whose loss was measured finite and sane (`good_loss`): where a
     # diverging step goes back to. A step's loss is measured at `start`, before its move.
-    good, start = x.detach().clone(), x.detach().clone()
+    # `shown` is the picture of the last step yielded (what a NonFiniteError hands back).
+    good, start, shown = x.detach().clone(), x.detach().clone(), x.detach().clone()
     good_loss = math.inf
     failures = done = 0
     line_search = False
@@ -310,8 +311,9 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
             # later step microscopic) or too high a rate. Go back, forget the history.
             failures += 1
             if failures > MAX_NONFINITE:
-                raise NonFiniteError("the loss is not finite even at a much lower learning rate: "
-                                     "lower --lr or the loss weights", good.clone() / scale)
+                last = shown if bool(torch.isfinite(shown).all()) else good
+                raise NonFiniteError("the loss is not finite or diverges even at a much lower rate: "
+                                     "lower --lr or the loss weights", last.clone() / scale)
             why = ("non-finite loss or image" if sane or not math.isfinite(loss)
                    else f"diverging step (loss {loss:.3g} after {good_loss:.3g})")
             with torch.no_grad():
@@ -333,6 +335,7 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
             log.info("L-BFGS stalled at step %d: starting a fresh curvature history", done + 1)
             optimizer, schedule = _optimizer(x, schedule.lr, config, line_search)
         schedule.step(loss)
+        shown.copy_(x.detach())
         done += 1
         clock.done += 1
         yield Step(clock.done, clock.total, index, clock.levels, level.size, loss, terms,

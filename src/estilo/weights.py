@@ -109,7 +109,7 @@ def _download(url: str, dest: Path) -> Path:
     try:
         torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True,
                                            map_location="cpu")
-    except Exception as e:  # URLError, timeouts, HTTP errors, hash mismatch
+    except Exception as e:  # noqa: BLE001 - URLError, timeouts, HTTP errors, hash mismatch
         raise WeightsError(f"cannot download the torchvision VGG19 weights ({_reason(e)}): "
                            "use --weights caffe (offline, the default) or --weights PATH "
                            f"with a saved copy of {Path(url).name}") from None
@@ -173,7 +173,7 @@ def _torch_load(path: Path) -> Mapping[str, Tensor]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"weights file not found: {str(path)!r}") from None
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - torch.load raises many kinds on a bad file
         raise WeightsError(f"cannot read weights file {str(path)!r}: {_reason(e)}") from None
 
 def _sha256(path: Path) -> str:
