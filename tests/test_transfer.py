@@ -125,6 +125,7 @@ def test_a_diverging_lbfgs_step_goes_back_and_searches_its_lines(content_path, s
 
     monkeypatch.setattr(transfer, "_step", diverging)
     monkeypatch.setattr(transfer, "make_optimizer", make)
+    caplog.set_level("INFO", logger="estilo.transfer")
     steps = _run(content_path, style_path, tiny.replace(optimizer="lbfgs", iterations=8))
     assert [s.iteration for s in steps] == list(range(1, 9))
     assert searched[0] is False and searched[-1] is True

@@ -321,8 +321,8 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
             if isinstance(optimizer, torch.optim.LBFGS) and not line_search:
                 # Its second step, scaled by the curvature of the first, overshoots again
                 # from any restart; a line search bounds every step instead.
-                line_search = True
-                log.warning("%s: back to the last good image, L-BFGS with line search", why)
+                line_search = True  # routine (a level's first steps, often): info only
+                log.info("%s: back to the last good image, L-BFGS with line search", why)
             else:
                 lr = schedule.lr / 10.0
                 log.warning("%s: back to the last good image, lr %.3g", why, lr)
