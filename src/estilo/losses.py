@@ -108,9 +108,12 @@ def content_loss(features: Tensor, target: Tensor) -> Tensor:
 
 
 def style_loss(features: Tensor, target_gram: Tensor, *, norm: str = "chw",
-               mask: Tensor | None = None) -> Tensor:
-    """Mean squared error between the (guided) Gram matrix of ``features`` and ``target_gram``."""
-    return F.mse_loss(gram_matrix(features, norm=norm, mask=mask), target_gram)
+               mask: Tensor | None = None, scale: Tensor | None = None) -> Tensor:
+    """Mean squared error between the (guided) Gram matrix of ``features / scale`` and
+    ``target_gram``; the scale divides the C x C Gram matrix (by ``scale**2``), not every
+    activation: the same value without a pass over the feature map."""
+    gram = gram_matrix(features, norm=norm, mask=mask)
+    return F.mse_loss(gram / scale.square() if scale is not None else gram, target_gram)
 
 
 def feature_moments(features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -255,16 +258,9 @@ def style_target(stats: Sequence[StyleTarget], weights: Sequence[float], kind: s
 def style_term(features: Tensor, target: StyleTarget, *, norm: str = "chw",
                mask: Tensor | None = None, scale: Tensor | None = None) -> Tensor:
     """The style loss of ``features / scale`` against a target of either kind (see
-    StyleTarget); the meancov loss is multiplied by :data:`MEANCOV_SCALE`.
-
-    For the Gram loss the scale divides the C x C Gram matrix (by ``scale**2``), not every
-    activation: the same value, without a pass over the feature map.
-    """
+    StyleTarget); the meancov loss is multiplied by :data:`MEANCOV_SCALE`."""
     if len(target) == 1:
-        gram = gram_matrix(features, norm=norm, mask=mask)
-        if scale is not None:
-            gram = gram / scale.square()
-        return F.mse_loss(gram, target[0])
+        return style_loss(features, target[0], norm=norm, mask=mask, scale=scale)
     if scale is not None:
         features = features / scale
     mean, cov, cov_sqrt = target
@@ -347,7 +343,7 @@ class Objective(nn.Module):
     def forward(self, features: Mapping[str, Tensor], image: Tensor) -> dict[str, Tensor]:
         """Weighted loss terms for the current ``image`` and its ``features``."""
         zero = image.new_zeros(())
-        # mse(f / s, t) = mse(f, t * s) / s^2: no division of the whole feature map per step.
+        # mse(f / s, t / s) = mse(f, t) / s^2: no division of the whole feature map per step.
         content = sum((w * content_loss(features[n], self.content_targets[n])
                        / self.scales[n].square() for n, w in self.content_weights.items()), zero)
         style = sum((w * self._style(n, features[n]) for n, w in self.style_weights.items()),
