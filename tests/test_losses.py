@@ -53,6 +53,28 @@ def test_style_loss_gradcheck():
     assert torch.autograd.gradcheck(lambda x: style_loss(x, target), (f,))
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_gram_matrix_in_either_layout_matches_the_definition_and_its_gradient(layout):
+    # The network hands over channels-last activations; gram_matrix then works on their
+    # N x HW x C view with its own backward, which must agree with F F^T and its gradient.
+    f = torch.rand(2, 5, 3, 4, dtype=torch.float64).contiguous(memory_format=layout)
+    flat = f.reshape(2, 5, 12)
+    assert torch.allclose(gram_matrix(f), flat @ flat.transpose(1, 2) / 60)
+    weights = torch.rand(2, 5, 5, dtype=torch.float64)
+    x = f.clone().requires_grad_(True)
+    (gram_matrix(x) * weights).sum().backward()
+    expected = ((weights + weights.transpose(1, 2)) @ flat / 60).reshape(2, 5, 3, 4)
+    assert torch.allclose(x.grad, expected)
+    assert x.grad.is_contiguous(memory_format=layout)
+    assert torch.autograd.gradcheck(gram_matrix, (f.clone().requires_grad_(True),))
+
+
+def test_style_loss_scale_divides_the_features():
+    f, target = torch.rand(1, 4, 3, 3), torch.rand(1, 4, 4)
+    scale = torch.tensor(2.5)
+    assert torch.isclose(style_loss(f, target, scale=scale), style_loss(f / scale, target))
+
+
 def test_blend_grams_normalises_weights():
     a, b = torch.ones(1, 2, 2), torch.zeros(1, 2, 2)
     assert torch.allclose(blend_grams([a, b], [3, 7]), torch.full((1, 2, 2), 0.3))

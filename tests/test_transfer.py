@@ -135,8 +135,8 @@ def test_a_diverging_lbfgs_step_goes_back_and_searches_its_lines(content_path, s
 
 
 def test_a_stalled_lbfgs_starts_a_fresh_history(content_path, style_path, tiny, monkeypatch):
-    # A stall as seen at 512 px: the history gives no descent direction, the optimiser
-    # returns without moving, and (nothing having changed) would do so for every later step.
+    # When the history gives no descent direction (float32 round-off), torch's L-BFGS returns
+    # without moving, and (nothing having changed) would do so for every later step.
     real = torch.optim.LBFGS.step
     instances = []
 
