@@ -21,10 +21,10 @@ from PIL import Image, ImageOps
 sys.path.insert(0, "tests")
 from conftest import make_content, make_style
 out, images = Path(sys.argv[1]), Path(sys.argv[2]) if sys.argv[2] else None
-photo = Image.open("examples/content.jpg").convert("RGB")
+photo = Image.open("src/estilo/data/examples/content.jpg").convert("RGB")
 photo.save(out / "content/photo.jpg"); ImageOps.mirror(photo).save(out / "content/mirrored.jpg")
 make_content((256, 192)).save(out / "content/synthetic.png")
-shutil.copy("examples/style.jpg", out / "style/bundled.jpg")
+shutil.copy("src/estilo/data/examples/style.jpg", out / "style/bundled.jpg")
 make_style((256, 256)).save(out / "style/swirls.png")
 for name, kind in [("tubingen", "content"), ("starry_night", "style"),
                    ("the_scream", "style"), ("shipwreck", "style")]:

@@ -1,4 +1,6 @@
-"""Paint examples/style.jpg: a deterministic, swirling brush-stroke "painting".
+"""Paint the bundled example style: a deterministic, swirling brush-stroke "painting".
+
+Writes src/estilo/data/examples/style.jpg (package data, so every install has it).
 
 Thick curved strokes are traced along a flow field made of a few vortices on a
 gentle sine current.  Each stroke gets a dark edge and several bristle lines
@@ -7,7 +9,7 @@ come from a bold palette: blues and cyan in the swirling sky, ochre/yellow and
 white near the vortex "moons".  Needs only numpy and Pillow; fixed seed, so
 `python examples/make_style.py` always writes the same image.
 
-`python examples/make_style.py --palette ember --seed 11 -o examples/style-ember.jpg`
+`python examples/make_style.py --palette ember --seed 11 -o src/estilo/data/examples/style-ember.jpg`
 paints the second bundled style (reds, oranges and violet; used by the gallery for
 style blending and masks).
 """
@@ -19,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 W, H, SEED = 512, 512, 7
-OUT = Path(__file__).with_name("style.jpg")
+OUT = Path(__file__).resolve().parents[1] / "src" / "estilo" / "data" / "examples" / "style.jpg"
 rng = np.random.default_rng(SEED)  # reseeded by main()
 # (x, y, strength, radius): vortex centres; sign sets the turning direction.
 VORTICES = [
@@ -94,7 +96,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Paint a bundled example style image.")
     parser.add_argument("--seed", type=int, default=SEED, help="random seed (default %(default)s)")
     parser.add_argument("--palette", choices=sorted(PALETTES), default="blue")
-    parser.add_argument("-o", "--output", type=Path, default=OUT, help="default: style.jpg here")
+    parser.add_argument("-o", "--output", type=Path, default=OUT, help="default: the bundled style.jpg")
     args = parser.parse_args(argv)
     rng, palette = np.random.default_rng(args.seed), PALETTES[args.palette]
     img = Image.new("RGBA", (W, H), palette[3])
