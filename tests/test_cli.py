@@ -35,7 +35,7 @@ EVERY_OPTION = [
 # Options that take paths, added by the test below: a second style and a two-region mask.
 PATH_OPTIONS = ["--style", "--mask"]
 OTHER_FLAGS = ["--debug", "--version", "--help", "-h", "-o", "--output", "-q", "--no-upscale",
-               "--no-mkdir", "--style-weights", "--no-keep-alpha", *PATH_OPTIONS]
+               "--no-mkdir", "--blend", "--no-keep-alpha", *PATH_OPTIONS]
 
 
 def test_every_flag_is_exercised_by_these_tests():
@@ -88,7 +88,27 @@ def test_default_run_writes_png_with_parameters(content_path, style_path, tmp_pa
     assert params["weights"]["source"] == "random" and params["iterations_done"] == 3
     assert params["inputs"]["styles"][0]["name"] == "style.png"
     assert params["interrupted"] is False
-    assert "wrote" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""  # -q: nothing but errors
+
+
+def test_the_plan_is_printed_once_and_help_says_what_iterations_counts(content_path, style_path,
+                                                                       tmp_path, capsys):
+    fast = [a for a in FAST if a != "-q"]
+    out = tmp_path / "plan.png"
+    assert cli.main([str(content_path), str(style_path), "-o", str(out), *fast, "--scales", "0",
+                     "--start-size", "16", "--scale-iterations", "2", "--iterations", "1"]) == 0
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert lines[0] == "estilo: 2 levels: 24x18 px x 2, 48x36 px x 1 iterations (3 in all)"
+    # stderr is not a terminal here: one line per level, no carriage-return bar, no "0it".
+    assert lines[1].startswith("estilo: level 1/2 24x18: iteration 2/3, loss ")
+    assert lines[2].startswith("estilo: level 2/2 48x36: iteration 3/3, loss ")
+    assert lines[3].startswith(f"estilo: wrote {out} (3/3 iterations, ") and len(lines) == 4
+    assert "\r" not in err and "it/s" not in err
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "iterations at the output size" in text and "adds --scale-iterations" in text
 
 
 def test_version_and_help(capsys):
@@ -259,10 +279,10 @@ def test_python_dash_m_and_console_script_usage(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_style_option_spelling_and_style_weights_alias(content_path, style_path, tmp_path):
+def test_style_option_spelling_and_blend_alias(content_path, style_path, tmp_path):
     out = tmp_path / "two.png"
     assert cli.main([str(content_path), "--style", str(style_path), str(content_path),
-                     "--style-weights", "3,7", "-o", str(out), *FAST]) == 0
+                     "--blend", "3,7", "-o", str(out), *FAST]) == 0
     params = read_parameters(out)
     assert params["config"]["style_blend"] == [0.3, 0.7]
     assert [s["name"] for s in params["inputs"]["styles"]] == ["style.png", "content.png"]
@@ -273,9 +293,9 @@ def test_style_count_errors_are_one_line(content_path, style_path, tmp_path, cap
     with pytest.raises(SystemExit) as info:
         cli.main([str(content_path), "-o", str(out), *FAST])
     assert info.value.code == 2 and "style" in capsys.readouterr().err
-    err = _one_line_error(capsys, cli.main([str(content_path), str(style_path), "--style-weights",
+    err = _one_line_error(capsys, cli.main([str(content_path), str(style_path), "--style-blend",
                                             "1,2", "-o", str(out), *FAST]))
-    assert "style_blend" in err
+    assert err.startswith("estilo: error: --style-blend has 2 weights for 1 styles")
     err = _one_line_error(capsys, cli.main([str(content_path), str(style_path), "--mask",
                                             str(_two_region_mask(tmp_path)), "-o", str(out), *FAST]))
     assert "two styles" in err
@@ -291,3 +311,67 @@ def test_keep_alpha_writes_the_contents_transparency(content_path, style_path, t
                      *FAST]) == 0
     with Image.open(out) as img:
         assert img.mode == "RGBA" and img.getchannel("A").getextrema()[0] < 50
+
+
+def _usage_error(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_look_alike_names_give_a_hint(content_path, style_path, tmp_path, capsys):
+    run = [str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), *FAST]
+    err = _usage_error(capsys, [*run, "--style-weight", "3,7"])
+    assert "--style-weight: expected one number" in err and "--style-blend 3,7" in err
+    err = _usage_error(capsys, [*run, "--style-weights", "3,7"])
+    assert "--style-weights is now --style-blend" in err
+    err = _usage_error(capsys, [*run, "--iterations", "many"])
+    assert "--iterations: expected a whole number, not 'many'" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_option_messages_name_the_flag_typed(content_path, style_path, tmp_path, capsys):
+    run = [str(content_path), str(style_path), "-o", str(tmp_path / "o.png"), *FAST]
+    err = _one_line_error(capsys, cli.main([*run, "--noise-ratio", "3"]))
+    assert err == "estilo: error: --noise-ratio must be between 0 and 1, not 3.0"
+    err = _one_line_error(capsys, cli.main([*run, "--lr-factor", "1.5"]))
+    assert err.startswith("estilo: error: --lr-factor must be between 0 and 1")
+    err = _one_line_error(capsys, cli.main([*run, "--iterations", "-1"]))
+    assert err.startswith("estilo: error: --iterations must be a non-negative number")
+    err = _one_line_error(capsys, cli.main([*run, "--content-layer-weights", "1,2"]))
+    assert err.startswith("estilo: error: --content-layer-weights has 2 values for 1 content")
+
+
+def test_flag_message_rewrites_field_names_only_where_they_name_an_option():
+    assert cli.flag_message("style_blend has 2 weights") == "--style-blend has 2 weights"
+    assert cli.flag_message("size must be positive") == "--size must be positive"
+    assert cli.flag_message("the size of style_size") == "the size of --style-size"
+    assert cli.flag_message("init must be one of content, content+noise") == \
+        "--init must be one of content, content+noise"
+    assert cli.flag_message("seeds differ") == "seeds differ"
+
+
+def test_a_bare_estilo_says_what_to_give(capsys):
+    err = _usage_error(capsys, [])
+    assert "required" not in err and "estilo CONTENT STYLE -o OUT.png" in err
+    assert "estilo demo" in err
+
+
+def test_demo_paints_the_bundled_example(tmp_path, capsys):
+    from estilo.demo import example_paths
+
+    content, style = example_paths()
+    assert content.is_file() and style.is_file() and content.parent.name == "examples"
+    out = tmp_path / "demo.png"
+    assert cli.main(["demo", "-o", str(out), *FAST]) == 0
+    params = read_parameters(out)
+    assert params["inputs"]["content"]["path"] == str(content.resolve())
+    assert [s["name"] for s in params["inputs"]["styles"]] == ["style.jpg"]
+    with pytest.raises(SystemExit) as info:
+        cli.main(["demo", "--help"])
+    assert info.value.code == 0 and "bundled example" in capsys.readouterr().out
+    err = _usage_error(capsys, ["demo", "extra.jpg", "-o", str(out)])
+    assert "unrecognized arguments: extra.jpg" in err
+

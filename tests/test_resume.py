@@ -55,6 +55,7 @@ def test_interrupted_run_resumes_in_place_to_the_full_count(content_path, style_
     first = _interrupted_run(content_path, style_path, out, monkeypatch, "--iterations", "6", k=2)
     assert first["inputs"]["content"]["path"] == str(content_path.resolve())
     interrupted_sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    assert "interrupted at iteration 2" in capsys.readouterr().err
     assert cli.main(["resume", str(out), "-q"]) == 0
     params = read_parameters(out)
     assert params["iterations_done"] == 6 and params["iterations_total"] == 6
@@ -63,7 +64,7 @@ def test_interrupted_run_resumes_in_place_to_the_full_count(content_path, style_
     assert params["config"]["init"] == str(out.resolve()) and params["config"]["iterations"] == 4
     assert params["inputs"]["init"]["sha256"] == interrupted_sha  # started from the saved image
     assert params["inputs"]["content"] == first["inputs"]["content"]
-    assert "wrote" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""  # -q: nothing but errors
     with Image.open(out) as img:
         assert img.size == (48, 36)
 
@@ -161,3 +162,18 @@ def test_resume_job_api_after_a_coarse_level(content_path, style_path, tmp_path,
         resume_job(content_path)
     with pytest.raises(ConfigError, match="give all of them"):
         resume_job(out, styles=[])
+
+
+def test_resume_reports_the_count_the_file_records(content_path, style_path, tmp_path,
+                                                   monkeypatch, capsys):
+    out = tmp_path / "levels.png"
+    coarse = ["--scales", "2", "--start-size", "24", "--scale-iterations", "6", "--iterations", "3"]
+    _interrupted_run(content_path, style_path, out, monkeypatch, *coarse, k=4)  # in level 1
+    capsys.readouterr()
+    assert cli.main(["resume", str(out)]) == 0
+    params = read_parameters(out)
+    done, total = params["iterations_done"], params["iterations_total"]
+    assert (done, total) == (7, 7)  # 4 before, then the whole last level (3)
+    err = capsys.readouterr().err
+    assert f"estilo: wrote {out.resolve()} (7/7 iterations, 3 in this run, " in err
+    assert "3/3 iterations" not in err

@@ -1,7 +1,7 @@
 """Re-make the README's gallery: one picture per artistic-control option.
 
-Uses only the bundled examples (examples/content.jpg, examples/style.jpg and
-examples/style-ember.jpg, both styles painted by examples/make_style.py) and the default
+Uses only the bundled examples (content.jpg, style.jpg and style-ember.jpg in the package's
+data folder, both styles painted by examples/make_style.py) and the default
 Caffe VGG19 weights; every run is small (200 px, 100 iterations from the content image, one
 scale) so the whole gallery takes a few minutes on a CPU. From the repository root:
 
@@ -22,10 +22,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from estilo import StyleConfig, Stylizer
+from estilo.demo import example_folder
 from estilo.recolor import recolor_image
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
+EXAMPLES = example_folder()
 CONTENT, STYLE, EMBER = (EXAMPLES / n for n in ("content.jpg", "style.jpg", "style-ember.jpg"))
 LABEL_HEIGHT = 16
 log = logging.getLogger("gallery")
@@ -125,7 +125,7 @@ def main() -> None:
     h = base.height
     g.save("blend", [(base, "style.jpg"), (_thumb(STYLE, h), "style.jpg"),
                      (_thumb(EMBER, h), "style-ember.jpg"),
-                     (g.run("blend", [STYLE, EMBER], style_blend=(1, 1)), "--style-weights 1,1")])
+                     (g.run("blend", [STYLE, EMBER], style_blend=(1, 1)), "--style-blend 1,1")])
     g.save("style-scale", [(g.run("scale-0.5", [STYLE], style_scale=0.5), "--style-scale 0.5"),
                            (base, "1 (default)"),
                            (g.run("scale-2", [STYLE], style_scale=2.0), "--style-scale 2")])

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import importlib
 import logging
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +24,8 @@ from .devices import DeviceError
 from .image import ImageError, parse_size, to_pil
 from .metadata import version
 from .output import OutputError, check_output_path, save_image
+from .progress import Progress
+from .pyramid import describe, plan
 from .transfer import Job, NonFiniteError, Step, Stylizer
 from .vgg import LayerError
 from .weights import WeightsError
@@ -32,8 +35,8 @@ EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
 
 # Subcommands live in their own modules, each with main(argv) -> int; imported on use.
 SUBCOMMANDS: dict[str, str] = {
-    "resume": "estilo.resume", "grid": "estilo.gridrun", "batch": "estilo.batch_cli",
-    "recolor": "estilo.recolor", "web": "estilo.web",
+    "demo": "estilo.demo", "resume": "estilo.resume", "grid": "estilo.gridrun",
+    "batch": "estilo.batch_cli", "recolor": "estilo.recolor", "web": "estilo.web",
 }
 
 HELP = {
@@ -65,7 +68,9 @@ HELP = {
     "lr_patience": "adaptive: worse steps before lowering the rate (default %(default)s)",
     "lr_factor": "adaptive: rate multiplier (default %(default)s)",
     "lr_min": "adaptive: floor of the rate (default %(default).5g)",
-    "iterations": "iterations at the output size (default %(default)s)",
+    "iterations": "iterations at the output size (default %(default)s); each coarser level "
+                  "of the multi-scale schedule adds --scale-iterations (the plan is printed "
+                  "at the start)",
     "scales": "multi-scale levels; 0 = automatic, 1 = off (default %(default)s)",
     "start_size": "long side of the coarsest level (default %(default)s)",
     "scale_iterations": "iterations at each coarser level (default %(default)s)",
@@ -83,21 +88,52 @@ HELP = {
     "mask": "image with one flat colour per style, dark to light in the styles' order: "
             "each style paints only its region (see README)",
     "keep_alpha": "give the output the content's transparency (PNG, WEBP, TIFF)",
-
     "precision": "network precision; auto = bfloat16 where the CPU/GPU computes it natively, "
                  "else float32 (default %(default)s)",
     "checkpointing": "recompute VGG segments during backward to save memory; auto = only when "
                      "the size needs it (default %(default)s)",
 }
 # Extra spellings of generated options.
-ALIASES: dict[str, tuple[str, ...]] = {"style_blend": ("--style-weights",)}
+ALIASES: dict[str, tuple[str, ...]] = {"style_blend": ("--blend",)}
+# Spellings that were removed, with what to type instead.
+RENAMED = {"--style-weights": "--style-blend (the weight of each style); --style-weight is the "
+                              "style loss weight Ws"}
+# What to say when a single number is given a list (the options that look alike).
+NUMBER_HINTS = {"style_weight": "the weight of each style is --style-blend, e.g. --style-blend 3,7",
+                "content_weight": "per-layer weights go in --content-layers, e.g. conv4_2:2"}
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a StyleConfig field: ``style_blend`` -> ``--style-blend``."""
+    return "--" + name.replace("_", "-")
 
 
 def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(t) for t in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 3,7, not "
+                                         f"{text!r}") from None
+
+
+def _number(name: str) -> Callable[[str], float]:
+    """A float converter whose message says what the option expects (and what it is not)."""
+    def convert(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            hint = f" ({NUMBER_HINTS[name]})" if name in NUMBER_HINTS and "," in text else ""
+            raise argparse.ArgumentTypeError(f"expected one number, e.g. 1e5, not "
+                                             f"{text!r}{hint}") from None
+
+    return convert
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
 
 
 def _size(text: str) -> int | tuple[int, int]:
@@ -125,17 +161,25 @@ def add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig | 
     hints = {f.name: f.type for f in dataclasses.fields(StyleConfig)}
     for name in FIELDS:
         default = getattr(defaults, name)
-        flag = "--" + name.replace("_", "-")
+        option = flag(name)
         if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+            parser.add_argument(option, action=argparse.BooleanOptionalAction, default=default,
                                 help=HELP[name])
             continue
         choices = _literal_choices(str(hints[name]))
-        kind = CONVERTERS.get(name, type(default))
+        kind = CONVERTERS.get(name) or _converter(name, default)
         shown = ",".join(default) if isinstance(default, tuple) and name.endswith("layers") else default
-        parser.add_argument(flag, *ALIASES.get(name, ()), type=kind, default=shown,
+        parser.add_argument(option, *ALIASES.get(name, ()), type=kind, default=shown,
                             choices=choices, help=HELP[name],
                             metavar=None if choices else name.upper())
+
+
+def _converter(name: str, default: Any) -> Callable[[str], Any]:
+    if isinstance(default, float):
+        return _number(name)
+    if isinstance(default, int):
+        return _integer
+    return type(default)
 
 
 def _literal_choices(type_name: str) -> tuple[str, ...] | None:
@@ -146,21 +190,51 @@ def _literal_choices(type_name: str) -> tuple[str, ...] | None:
 
 
 def config_from_args(args: argparse.Namespace) -> StyleConfig:
-    """The StyleConfig named by parsed options."""
-    return StyleConfig(**{name: getattr(args, name) for name in FIELDS})
+    """The StyleConfig named by parsed options.
+
+    Raises:
+        ConfigError: a bad value, the message naming the flag (``--noise-ratio``), not the field.
+    """
+    with flags_in_messages():
+        return StyleConfig(**{name: getattr(args, name) for name in FIELDS})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``estilo CONTENT STYLE... -o OUT``."""
-    parser = _Parser(prog="estilo", description="Paint a photo in the style of a painting "
-                     "(Gatys et al. neural style transfer).",
+@contextlib.contextmanager
+def flags_in_messages() -> Iterator[None]:
+    """Re-raise a :class:`ConfigError` with the fields it names written as flags."""
+    try:
+        yield
+    except ConfigError as e:
+        raise ConfigError(flag_message(str(e))) from None
+
+
+def flag_message(message: str) -> str:
+    """``message`` with StyleConfig field names written as the flags a user typed.
+
+    Names with an underscore (``style_blend``) are replaced anywhere; one-word names
+    (``size``, ``init``) only as the message's first word, where they name the option.
+    """
+    for name in sorted(FIELDS, key=len, reverse=True):
+        if "_" in name:
+            message = re.sub(rf"(?<![\w-]){name}(?![\w-])", flag(name), message)
+        elif re.match(rf"{name}\b(?!-)", message):
+            message = flag(name) + message[len(name):]
+    return message
+
+
+def build_parser(prog: str = "estilo", *, inputs: bool = True,
+                 description: str = "Paint a photo in the style of a painting (Gatys et al. "
+                                    "neural style transfer).") -> argparse.ArgumentParser:
+    """The parser of ``estilo CONTENT STYLE... -o OUT`` (``inputs=False``: without the images)."""
+    parser = _Parser(prog=prog, description=description,
                      epilog="More commands: " + (", ".join(SUBCOMMANDS) or "none") +
                      " (estilo COMMAND --help).")
-    parser.add_argument("content", help="content image (the photo)")
-    parser.add_argument("style", nargs="*", help="style image(s) or folder(s) of images "
-                        "(the painting); or give them with --style")
-    parser.add_argument("--style", dest="style_option", nargs="+", default=[], metavar="STYLE",
-                        help="style image(s) or folder(s), as an option")
+    if inputs:
+        parser.add_argument("content", nargs="?", help="content image (the photo)")
+        parser.add_argument("style", nargs="*", default=[], help="style image(s) or folder(s) "
+                            "of images (the painting); or give them with --style")
+        parser.add_argument("--style", dest="style_option", nargs="+", default=[],
+                            metavar="STYLE", help="style image(s) or folder(s), as an option")
     parser.add_argument("-o", "--output", default="out.png", help="output image (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--no-mkdir", dest="mkdir", action="store_false",
@@ -181,16 +255,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(SUBCOMMANDS[argv[0]])
         return int(module.main(argv[1:]))
     parser = build_parser()
+    _refuse_renamed(parser, argv)
     args = parser.parse_args(argv)
     args.style = [*args.style, *args.style_option]
+    if args.content is None:
+        parser.error("give a content image and a style image: estilo CONTENT STYLE -o OUT.png "
+                     "(or try estilo demo -o OUT.png, the bundled example)")
     if not args.style:
         parser.error("give at least one style image (STYLE or --style)")
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run parsed options of the main command (``args.content``, ``args.style`` set)."""
+    return guarded(lambda: stylize_command(args), debug=args.debug, quiet=args.quiet)
+
+
+def _refuse_renamed(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    for arg in argv:
+        if arg == "--":
+            return
+        old = arg.split("=", 1)[0]
+        if old in RENAMED:
+            parser.error(f"{old} is now {RENAMED[old]}")
+
+
+def guarded(action: Callable[[], int], *, debug: bool = False, quiet: bool = False) -> int:
+    """Run a command's ``action``: user errors become one line on stderr and exit code 2.
+
+    Library messages go to stderr as ``estilo: ...`` lines; ``quiet``: only errors.
+    """
     logging.basicConfig(level=logging.WARNING, format="estilo: %(message)s")
-    return guarded(lambda: stylize_command(args), debug=args.debug)
+    logger = logging.getLogger("estilo")
+    level = logger.level
+    logger.setLevel(logging.ERROR if quiet else level)
+    try:
+        return _mapped(action, debug)
+    finally:
+        logger.setLevel(level)
 
 
-def guarded(action: Callable[[], int], *, debug: bool = False) -> int:
-    """Run ``action``, turning user errors into one line on stderr and exit code 2."""
+def _mapped(action: Callable[[], int], debug: bool) -> int:
     try:
         return action()
     except USER_ERRORS as e:
@@ -234,7 +339,8 @@ def stylize_command(args: argparse.Namespace) -> int:
     output = check_output_path(args.output, overwrite=args.overwrite,
                                inputs=[args.content, *args.style, *filter(None, [config.mask])],
                                mkdir=args.mkdir)
-    job = Stylizer().job(args.content, args.style, config)
+    with flags_in_messages():  # e.g. a --style-blend with one weight too many
+        job = Stylizer().job(args.content, args.style, config)
     return run_and_save(job, output, save_every=args.save_every, quiet=args.quiet)
 
 
@@ -243,20 +349,31 @@ def run_and_save(job: Job, output: Path, *, save_every: int = 0, quiet: bool = F
 
     A save that had to go to the fallback path (disk full, permissions) is reported with
     both paths and gives exit status 1 (unless the run was interrupted: then 130/143).
+    The final line gives the iteration counts embedded in the file.
     """
     job.weights()  # fail on missing weights before the progress bar starts
+    if not quiet:
+        print(f"estilo: {describe(plan(job.inputs.size, job.config))}", file=sys.stderr)
     saver = Saver(job, output)
     last, status = run_with_progress(job, saver, save_every=save_every, quiet=quiet)
     if last is None:
         print("estilo: stopped before the first iteration; nothing saved", file=sys.stderr)
         return status or 1
-    saved = saver.final(last, interrupted=status != 0)
-    done = f"{last.iteration}/{last.total} iterations, {last.elapsed:.1f} s"
+    saved, params = saver.final(last, interrupted=status != 0)
+    done = f"{_counts(params, last)}, {last.elapsed:.1f} s"
     if saved != output:  # output.py has logged why
         print(f"estilo: wrote {saved} instead of {output} ({done})", file=sys.stderr)
         return status or 1
-    print(f"estilo: wrote {saved} ({done})", file=sys.stderr)
+    if not quiet:
+        print(f"estilo: wrote {saved} ({done})", file=sys.stderr)
     return status
+
+
+def _counts(params: dict[str, Any], last: Step) -> str:
+    """The file's ``iterations_done/iterations_total``, and this run's share when it differs."""
+    done, total = params["iterations_done"], params["iterations_total"]
+    this_run = f", {last.iteration} in this run" if done != last.iteration else ""
+    return f"{done}/{total} iterations{this_run}"
 
 
 @dataclasses.dataclass
@@ -279,29 +396,27 @@ class Saver:
                            parameters=self.job.parameters(step, partial=True))
         self.spare = saved if saved != self.output else None
 
-    def final(self, step: Step, *, interrupted: bool) -> Path:
-        """Save ``step``'s image as the result; return where it went."""
+    def final(self, step: Step, *, interrupted: bool) -> tuple[Path, dict[str, Any]]:
+        """Save ``step``'s image as the result; return where it went and what it embeds."""
+        params = self.job.parameters(step, interrupted=interrupted)
         saved = save_image(to_pil(self.job.finish(step.image)), self.output,
-                           alpha=self.job.inputs.alpha,
-                           parameters=self.job.parameters(step, interrupted=interrupted))
+                           alpha=self.job.inputs.alpha, parameters=params)
         if self.spare is not None and self.spare != saved:
             self.spare.unlink(missing_ok=True)
-        return saved
+        return saved, params
 
 
 def run_with_progress(job: Job, saver: Saver, *, save_every: int = 0,
                       quiet: bool = False) -> tuple[Step | None, int]:
-    """Drain ``job.steps()`` under a tqdm bar; return the last step and the exit status."""
-    from tqdm import tqdm
-
+    """Drain ``job.steps()`` under a progress display; return the last step and the exit status."""
     last: Step | None = None
-    bar = tqdm(total=None, disable=quiet, unit="it", dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 10.0)
+    progress = Progress(sum(level.iterations for level in plan(job.inputs.size, job.config)),
+                        quiet=quiet)
     status = 0
     try:
         with terminate_as_exception():
             for last in job.steps():
-                _show(bar, last)
+                _show(progress, last)
                 if save_every and last.iteration % save_every == 0 and last.iteration < last.total:
                     saver.intermediate(last)
     except KeyboardInterrupt:
@@ -313,20 +428,29 @@ def run_with_progress(job: Job, saver: Saver, *, save_every: int = 0,
         if last is not None:  # its live image is the diverged one: keep the last good one
             last = dataclasses.replace(last, image=e.image)
         saving = f"; saving the last good image (iteration {last.iteration})" if last else ""
+        progress.close()
         print(f"estilo: error: {e}{saving}", file=sys.stderr)
     finally:
-        bar.close()
+        progress.close()
     if status in (EXIT_INTERRUPTED, EXIT_TERMINATED):
         print(f"estilo: interrupted at iteration {last.iteration if last else 0}; "
               "saving the current image", file=sys.stderr)
     return last, status
 
 
-def _show(bar: Any, step: Step) -> None:
-    if bar.total != step.total:
-        bar.total = step.total
-    bar.set_description(f"{step.size[0]}x{step.size[1]}", refresh=False)
-    bar.set_postfix(loss=f"{step.loss:.4g}", content=f"{step.terms['content']:.3g}",
-                    style=f"{step.terms['style']:.3g}", tv=f"{step.terms['tv']:.2g}",
-                    lr=f"{step.lr:.2g}", refresh=False)
-    bar.update(1)
+def _show(progress: Progress, step: Step) -> None:
+    terms = step.terms
+    progress.step(f"{step.size[0]}x{step.size[1]}",
+                  f"loss={step.loss:.4g}, content={terms['content']:.3g}, "
+                  f"style={terms['style']:.3g}, tv={terms['tv']:.2g}, lr={step.lr:.2g}",
+                  total=step.total)
+    progress.group(step.level, level_line(step))
+
+
+def level_line(step: Step) -> str:
+    """One log line for a level, as of ``step``: size, iterations, losses, time."""
+    terms = step.terms
+    return (f"estilo: level {step.level + 1}/{step.levels} {step.size[0]}x{step.size[1]}: "
+            f"iteration {step.iteration}/{step.total}, loss {step.loss:.4g} (content "
+            f"{terms['content']:.3g}, style {terms['style']:.3g}, tv {terms['tv']:.2g}), "
+            f"{step.elapsed:.1f} s")

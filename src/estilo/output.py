@@ -178,7 +178,7 @@ def _save_fallback(
             f"could not save {str(target)!r} ({describe_error(first)}) nor the fallback "
             f"{str(fallback)!r} ({describe_error(second)}); free disk space or choose another path"
         ) from second
-    logger.warning(
+    logger.error(  # the command ends with exit status 1: an error, also shown with -q
         "could not save %r (%s); saved to %r instead",
         str(target),
         describe_error(first),

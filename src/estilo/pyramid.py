@@ -6,7 +6,9 @@ from the upsampled result of the level below, so it only has to add detail.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -45,6 +47,35 @@ def levels(final: tuple[int, int], *, iterations: int, scales: int = 0, start_si
     sides = [round(long_side / 2 ** k) for k in range(scales - 1, 0, -1)]
     coarse = [Level(scaled(final, s), scale_iterations) for s in sides if scale_iterations > 0]
     return coarse + [Level(final, iterations)]
+
+
+class Schedule(Protocol):
+    """The options that set the levels (a :class:`~estilo.config.StyleConfig` has them)."""
+
+    @property
+    def iterations(self) -> int: ...
+    @property
+    def scales(self) -> int: ...
+    @property
+    def start_size(self) -> int: ...
+    @property
+    def scale_iterations(self) -> int: ...
+
+
+def plan(final: tuple[int, int], config: Schedule) -> list[Level]:
+    """The levels of a run of ``config`` whose output is ``final`` (w, h) px."""
+    return levels(final, iterations=config.iterations, scales=config.scales,
+                  start_size=config.start_size, scale_iterations=config.scale_iterations)
+
+
+def describe(schedule: Sequence[Level]) -> str:
+    """The plan in words: ``3 levels: 128x96 px x 60, 256x192 px x 60, 512x384 px x 20
+    iterations (140 in all)``."""
+    total = sum(level.iterations for level in schedule)
+    steps = ", ".join(f"{w}x{h} px x {level.iterations}" for level in schedule
+                      for w, h in [level.size])
+    count = f"{len(schedule)} level{'s' if len(schedule) > 1 else ''}"
+    return f"{count}: {steps} iterations" + (f" ({total} in all)" if len(schedule) > 1 else "")
 
 
 def upsample(image: Tensor, size: tuple[int, int]) -> Tensor:

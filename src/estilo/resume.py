@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -178,8 +177,7 @@ def main(argv: Sequence[str]) -> int:
     from . import cli
 
     args = build_parser().parse_args(list(argv))
-    logging.basicConfig(level=logging.WARNING, format="estilo: %(message)s")
-    return cli.guarded(lambda: _command(args), debug=args.debug)
+    return cli.guarded(lambda: _command(args), debug=args.debug, quiet=args.quiet)
 
 
 def _command(args: argparse.Namespace) -> int:
