@@ -209,7 +209,7 @@ def test_grid_command_writes_rows_sheet_and_tables(content_path, style_path, tmp
     with Image.open(out) as sheet:
         assert sheet.width == 12 + 2 * (50 + 12)  # four tiles (content, style, 2 rows): 2 x 2
     assert read_parameters(out)["rows"][0]["label"] == "style_weight=1000"
-    assert "2/2 rows" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""  # -q: nothing but errors
 
 
 def test_losses_are_one_fixed_measure(content_path, style_path, tmp_path):
@@ -320,7 +320,34 @@ def test_existing_sheet_needs_overwrite_or_resume(content_path, style_path, tmp_
     assert _grid(content_path, style_path, out, "--param", "seed=1,2") == 2
     err = capsys.readouterr().err.strip()
     assert "already exists" in err and len(err.splitlines()) == 1
+    assert "--resume" in err and "--overwrite" in err  # both ways on, named
     assert out.read_bytes() == b"keep"
+
+
+def test_rows_no_longer_in_the_grid_are_set_aside_and_said(content_path, style_path, tmp_path,
+                                                           capsys, caplog):
+    out = tmp_path / "s.png"
+    rows = tmp_path / "s_rows"
+    assert _grid(content_path, style_path, out, "--param", "style_weight=1,10") == 0
+    (rows / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    loud = [a for a in FAST if a != "-q"]
+    assert cli.main(["grid", str(content_path), str(style_path), "-o", str(out), *loud,
+                     "--param", "style_weight=1,20", "--resume"]) == 0
+    assert sorted(p.name for p in rows.glob("*.png")) == ["1-style_weight-1.png",
+                                                          "2-style_weight-20.png"]
+    assert [p.name for p in (rows / "old").iterdir()] == ["2-style_weight-10.png"]
+    assert (rows / "notes.txt").read_text() == "mine"  # only row images are moved
+    assert (f"moved 1 row image(s) that are not part of this grid to {rows / 'old'}: "
+            "2-style_weight-10.png") in caplog.text
+    err = capsys.readouterr().err
+    assert "(2/2 rows, 1 reused)" in err
+    # In a log (stderr is not a terminal here): one line per row run, no bar.
+    assert [line.split(":")[1] for line in err.splitlines() if " row " in line] == [
+        " row 1/1 #2 style_weight=20"]
+    assert cli.main(["grid", str(content_path), str(style_path), "-o", str(out), *loud,
+                     "--param", "style_weight=1,20", "--resume"]) == 0
+    assert caplog.text.count("moved") == 1  # nothing left to move
 
 
 def test_bad_param_is_one_line_exit_2(content_path, style_path, tmp_path, capsys):

@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -46,6 +47,7 @@ from .grids import (
     text,
 )
 from .image import (
+    OutputError,
     check_output_path,
     read_parameters,
     resize,
@@ -55,7 +57,8 @@ from .image import (
 )
 from .inputs import ImageInput, StyleInput
 from .losses import Objective
-from .pyramid import levels, style_side
+from .progress import Progress
+from .pyramid import plan, style_side
 from .transfer import Job, NonFiniteError, Step, Stylizer
 
 log = logging.getLogger(__name__)
@@ -111,6 +114,7 @@ class Grid:
                  stylizer: Stylizer | None = None) -> None:
         styles = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
         paths = [p for p in (content, *styles) if isinstance(p, (str, os.PathLike))]
+        _refuse_existing(Path(output).expanduser(), overwrite or resume, "sheet")
         self.output = check_output_path(output, overwrite=overwrite or resume, inputs=paths)
         self.stylizer = stylizer or Stylizer()
         rows = configs(spec, overrides)
@@ -122,6 +126,7 @@ class Grid:
                      for i, c in enumerate(rows, start=1)]
         self.jobs = [self.stylizer.job(content, style, r.config) for r in self.rows]
         for row in self.rows:
+            _refuse_existing(row.path, overwrite or resume, "row image")
             check_output_path(row.path, overwrite=overwrite or resume, inputs=paths)
         self.spec, self.shown, self.resume = spec, shown, resume
         self.tile_size, self.columns = tile_size, columns
@@ -136,8 +141,8 @@ class Grid:
 
     def total_iterations(self) -> int:
         """Iterations over all pending rows (for a progress bar)."""
-        return sum(sum(level.iterations for level in _plan(self.jobs[r.index - 1]))
-                   for r in self.pending())
+        return sum(sum(level.iterations for level in plan(job.inputs.size, job.config))
+                   for r in self.pending() for job in [self.jobs[r.index - 1]])
 
     def steps(self) -> Generator[GridStep, None, None]:
         """Run every pending row, yielding a :class:`GridStep` after each iteration.
@@ -150,6 +155,7 @@ class Grid:
             evaluator = self._evaluator()
             for index, path in self._done.items():
                 self.results[index] = self._resumed(self.rows[index - 1], path, evaluator)
+            self.set_aside()
             pending = self.pending()
             for position, row in enumerate(pending, start=1):
                 yield from self._run_row(row, position, len(pending), evaluator)
@@ -169,6 +175,22 @@ class Grid:
         return GridResult(self.output, self.output.with_suffix(".md"),
                           self.output.with_suffix(".csv"),
                           [self.results[i] for i in sorted(self.results)])
+
+    def set_aside(self) -> list[Path]:
+        """Move row images that are not rows of this grid (an earlier grid's, e.g. before a
+        ``--param`` value changed) into ``SHEET_rows/old/``; return their new paths."""
+        folder = self.rows[0].path.parent
+        current = {row.path.name for row in self.rows}
+        stale = [p for p in sorted(folder.glob("*.png")) if p.name not in current
+                 and ROW_NAME.fullmatch(p.name)] if folder.is_dir() else []
+        if not stale:
+            return []
+        old = folder / "old"
+        old.mkdir(exist_ok=True)
+        moved = [Path(shutil.move(str(p), str(old / p.name))) for p in stale]
+        log.warning("moved %d row image(s) that are not part of this grid to %s: %s",
+                    len(moved), old, ", ".join(p.name for p in moved))
+        return moved
 
     def write(self) -> None:
         """Write the sheet, ``.md`` and ``.csv`` for the rows finished so far."""
@@ -264,10 +286,15 @@ class Grid:
                  "objective. Wall time: seconds per row on this machine.")]
 
 
-def _plan(job: Job) -> list[Any]:
-    c = job.config
-    return levels(job.inputs.size, iterations=c.iterations, scales=c.scales,
-                  start_size=c.start_size, scale_iterations=c.scale_iterations)
+ROW_NAME = re.compile(r"\d+-.*\.png")
+"""How row images are named (``<index>-<label>.png``); only such files are set aside."""
+
+
+def _refuse_existing(path: Path, allowed: bool, what: str) -> None:
+    """An existing sheet or row image needs --resume (keep finished rows) or --overwrite."""
+    if path.is_file() and not allowed:
+        raise OutputError(f"the {what} {str(path)!r} already exists: use --resume to keep the rows "
+                          "already finished, or --overwrite to run every row again")
 
 
 def _key(params: Mapping[str, Any] | None) -> tuple[str, ...] | None:
@@ -364,8 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="estilo: %(message)s")
-    return guarded(lambda: _command(args, explicit_options(argv)), debug=args.debug)
+    return guarded(lambda: _command(args, explicit_options(argv)), debug=args.debug,
+                   quiet=args.quiet)
 
 
 def _command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
@@ -384,39 +411,37 @@ def _command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     if status:
         print("estilo: interrupted; " + ("the sheet keeps the rows finished so far" if done
               else "no row had finished: nothing written"), file=sys.stderr)
-    if done:
+    if done and not args.quiet:
         print(f"estilo: wrote {runner.output} and its .md/.csv ({done}/{len(runner.rows)} rows, "
               f"{len(runner.rows) - len(runner.pending())} reused)", file=sys.stderr)
     return status
 
 
 def _drive(runner: Grid, *, quiet: bool) -> int:
-    """Drain ``runner.steps()`` under one tqdm bar; the exit status."""
-    from tqdm import tqdm
-
+    """Drain ``runner.steps()`` under one progress display (a line per row in a log)."""
     from .cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, terminate_as_exception
 
-    bar = tqdm(total=runner.total_iterations(), disable=quiet, unit="it", dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 10.0)
+    progress = Progress(runner.total_iterations(), quiet=quiet)
     steps = runner.steps()
     try:
         with terminate_as_exception():
             for item in steps:
-                bar.set_description(f"row {item.position}/{item.pending} #{item.row.index}",
-                                    refresh=False)
-                bar.set_postfix(loss=f"{item.step.loss:.4g}", refresh=False)
-                bar.update(1)
+                where = f"row {item.position}/{item.pending} #{item.row.index}"
+                progress.step(where, f"loss={item.step.loss:.4g}")
+                progress.group(item.row.index, f"estilo: {where} {item.row.label}: iteration "
+                               f"{item.step.iteration}/{item.step.total}, loss "
+                               f"{item.step.loss:.4g}, {item.step.elapsed:.1f} s")
     except KeyboardInterrupt:
-        return _stopped(steps, bar, EXIT_INTERRUPTED)
+        return _stopped(steps, progress, EXIT_INTERRUPTED)
     except Terminated:
-        return _stopped(steps, bar, EXIT_TERMINATED)
+        return _stopped(steps, progress, EXIT_TERMINATED)
     finally:
-        bar.close()
+        progress.close()
     return 0
 
 
-def _stopped(steps: Generator[GridStep, None, None], bar: Any, status: int) -> int:
-    bar.close()
+def _stopped(steps: Generator[GridStep, None, None], progress: Progress, status: int) -> int:
+    progress.close()
     steps.close()  # writes the sheet with the finished rows
     return status
 
