@@ -131,18 +131,35 @@ def test_batch_writes_outputs_records_failures_and_resumes(tmp_path, images, qui
     first = run_batch(contents, images["styles"][:1], out, quick, workers=1)
     assert (first.count("done"), first.count("skipped"), first.count("failed")) == (2, 0, 1)
     failed = next(r for r in first.results if r.status == "failed")
-    assert failed.item.content.name == "broken.png" and "ImageError" in failed.error
+    assert failed.item.content.name == "broken.png"
+    assert failed.error.startswith("not a supported image: ")  # estilo's message, no class name
     assert "\n" not in failed.error
     params = read_parameters(out / "a_swirl.png")
     assert params["config"]["size"] == 48
     assert params["inputs"]["styles"][0]["name"] == "swirl.png"
     saved = json.loads((out / "batch-summary.json").read_text())
     assert (saved["done"], saved["failed"], saved["total"]) == (2, 1, 3)
-    assert saved["items"][2]["status"] == "failed" and "ImageError" in saved["items"][2]["error"]
+    assert saved["items"][2]["status"] == "failed" and saved["items"][2]["error"] == failed.error
     images["broken"][0].write_bytes((images["contents"][0]).read_bytes())  # repaired
     second = run_batch(contents, images["styles"][:1], out, quick, workers=1)
     assert (second.count("done"), second.count("skipped"), second.count("failed")) == (1, 2, 0)
     assert [r.item.content.name for r in second.results if r.status == "done"] == ["broken.png"]
+
+
+def test_summary_paths_are_all_absolute_and_internal_errors_keep_their_class(
+        tmp_path, images, quick, monkeypatch):
+    from estilo import workers
+
+    monkeypatch.chdir(tmp_path)
+    report = run_batch([Path("photos") / "a.png"], [Path("styles") / "wave.png"], "out", quick,
+                       workers=1)
+    item = json.loads((tmp_path / "out" / "batch-summary.json").read_text())["items"][0]
+    assert [item[k] for k in ("content", "style", "output")] == [
+        str(tmp_path / "photos" / "a.png"), str(tmp_path / "styles" / "wave.png"),
+        str(tmp_path / "out" / "a_wave.png")]
+    assert report.count("done") == 1
+    assert workers._one_line(ZeroDivisionError("division by zero\nmore")) == \
+        "ZeroDivisionError: division by zero"
 
 
 def test_an_interrupted_batch_keeps_finished_items_and_resume_completes_it(tmp_path, images, quick):
@@ -202,6 +219,29 @@ def test_the_process_pool_uses_several_workers_and_survives_a_killed_worker(tmp_
     assert len(list((tmp_path / "out").glob("*.png"))) == 4
 
 
+def test_a_killed_worker_loses_only_its_own_item(tmp_path, images, quick, caplog):
+    """The other workers' running items finish on their own processes; only the lost item
+    runs again (ProcessPoolExecutor alone would break the whole pool and rerun them all)."""
+    import multiprocessing
+
+    alive, killed = set(), []
+
+    def kill_one_worker(result, report):
+        if not killed and result.status == "done":
+            pid = int(result.worker.rsplit(":", 1)[1])
+            alive.update(p.pid for p in multiprocessing.active_children() if p.pid != pid)
+            killed.append(pid)
+            os.kill(pid, signal.SIGKILL)  # a pool worker this test started
+
+    report = run_batch(images["contents"], images["styles"], tmp_path / "out",
+                       quick.replace(iterations=8), workers=2, progress=kill_one_worker)
+    assert report.count("done") == 4 and report.count("failed") == 0
+    after = report.results[1:]  # finished after the kill
+    assert alive and any(int(r.worker.rsplit(":", 1)[1]) in alive for r in after)
+    assert all(int(r.worker.rsplit(":", 1)[1]) != killed[0] for r in after)
+    assert "running %d item(s) again on a new pool" not in caplog.text
+
+
 BATCH_FLAGS = ["--style", "--manifest", "-o", "--output", "--name", "--backend", "--workers",
                "--address", "--cpus-per-task", "--retries", "--overwrite", "--summary", "-q",
                "--quiet", "--debug", "-h", "--help"]
@@ -250,7 +290,7 @@ def test_cli_batch_bad_options_give_one_line_and_exit_2(tmp_path, images, capsys
     assert cli.main([*base, "--noise-ratio", "2"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4 and all(e.startswith("estilo: error: ") for e in errors)
-    assert "{artist}" in errors[0] and "nope.png" in errors[2] and "noise_ratio" in errors[3]
+    assert "{artist}" in errors[0] and "nope.png" in errors[2] and "--noise-ratio" in errors[3]
     for flag in ("--help", "-h"):
         with pytest.raises(SystemExit) as stop:
             cli.main(["batch", flag])

@@ -114,3 +114,28 @@ def test_a_ray_worker_killed_mid_batch_loses_no_item(cluster, images, tmp_path, 
         resumed = run_batch(contents, styles, out, config, backend="ray", address=cluster.address)
         assert (resumed.count("done"), resumed.count("skipped")) == (1, 5)
     assert len(list(out.glob("*.png"))) == 6
+
+
+def test_quiet_quiets_ray_and_its_workers(monkeypatch):
+    """-q (estilo's logger at ERROR) reaches ray.init: no token-authentication warning."""
+    import logging
+
+    from estilo.config import ConfigError
+    from estilo.workers import Task, ray_tasks
+
+    seen = {}
+
+    def init(**kwargs):
+        seen.update(kwargs)
+        raise ConnectionError("no cluster here")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(logging.getLogger("estilo"), "level", logging.ERROR)
+    with pytest.raises(ConfigError, match="cannot connect"):
+        next(ray_tasks([Task(1, "c.png", "s.png", CONFIG)], "10.0.0.1:6379", 1, 0))
+    assert seen["logging_level"] == logging.ERROR and seen["log_to_driver"] is False
+    monkeypatch.setattr(logging.getLogger("estilo"), "level", logging.NOTSET)
+    with pytest.raises(ConfigError):
+        next(ray_tasks([Task(1, "c.png", "s.png", CONFIG)], "10.0.0.1:6379", 1, 0))
+    assert seen["logging_level"] == logging.WARNING and seen["log_to_driver"] is True

@@ -82,9 +82,10 @@ class ItemResult:
     worker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready record (paths as strings)."""
-        return {"index": self.item.index, "content": str(self.item.content),
-                "style": str(self.item.style), "output": str(self.item.output),
+        """JSON-ready record (paths as absolute strings, inputs and output alike)."""
+        item = self.item
+        return {"index": item.index, "content": os.path.abspath(item.content),
+                "style": os.path.abspath(item.style), "output": os.path.abspath(item.output),
                 "status": self.status, "error": self.error, "seconds": round(self.seconds, 3),
                 "worker": self.worker}
 

@@ -8,15 +8,14 @@ running the same command again completes the rest.
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from contextlib import closing, contextmanager
 
 from . import cli
 from .batch import BACKENDS, DEFAULT_NAME, BatchError, ItemResult, Summary, run_batch
+from .progress import Progress
 
 EXIT_FAILED = 1
 
@@ -62,47 +61,42 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``estilo batch``; returns the exit code."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=logging.WARNING, format="estilo: %(message)s")
-    return cli.guarded(lambda: batch_command(args), debug=args.debug)
+    return cli.guarded(lambda: batch_command(args), debug=args.debug, quiet=args.quiet)
 
 
 def batch_command(args: argparse.Namespace) -> int:
-    """Run the batch under a progress bar; print and return the outcome."""
-    from tqdm import tqdm
-
+    """Run the batch under a progress display; print and return the outcome."""
     if args.workers is not None and args.workers < 1 or args.retries < 0:
         raise BatchError("--workers must be at least 1 and --retries at least 0")
-    bars: list[Any] = []  # made at the first item, once the batch is planned
+    # Made now, so that its clock counts from the start; it shows once the batch is planned.
+    progress = Progress(None, unit="img", quiet=args.quiet)
 
     def show(result: ItemResult, report: Summary) -> None:
-        if not bars:
-            bars.append(tqdm(total=report.total, disable=args.quiet, unit="img",
-                             dynamic_ncols=True))
-        bars[0].update(1)
-        bars[0].set_postfix_str(f"{result.status}: {result.item.output.name}")
+        progress.step(postfix=f"{result.status}: {result.item.output.name}", total=report.total)
+        progress.line(f"estilo: [{len(report.results)}/{report.total}] {result.status} "
+                      f"{result.item.output.name}" + (f" in {result.seconds:.1f} s"
+                                                       if result.status == "done" else ""))
 
-    with _sigterm_as_interrupt() as terminated:
-        try:
-            report = run_batch(
-                args.inputs, args.style, args.output, cli.config_from_args(args),
-                name=args.name, manifest=args.manifest, backend=args.backend,
-                workers=args.workers, address=args.address, cpus_per_task=args.cpus_per_task,
-                retries=args.retries, overwrite=args.overwrite, summary=args.summary,
-                progress=show)
-        finally:
-            for bar in bars:
-                bar.close()
-    _print(report)
+    with _sigterm_as_interrupt() as terminated, closing(progress):
+        report = run_batch(
+            args.inputs, args.style, args.output, cli.config_from_args(args),
+            name=args.name, manifest=args.manifest, backend=args.backend,
+            workers=args.workers, address=args.address, cpus_per_task=args.cpus_per_task,
+            retries=args.retries, overwrite=args.overwrite, summary=args.summary,
+            progress=show)
+    _print(report, quiet=args.quiet)
     if report.interrupted:
         return cli.EXIT_TERMINATED if terminated else cli.EXIT_INTERRUPTED
     return EXIT_FAILED if report.count("failed") else 0
 
 
-def _print(report: Summary) -> None:
+def _print(report: Summary, *, quiet: bool = False) -> None:
     for result in report.results:
         if result.status == "failed":
             print(f"estilo: failed: {result.item.content} x {result.item.style}: "
                   f"{result.error}", file=sys.stderr)
+    if quiet and not report.interrupted:
+        return
     state = f", {report.pending} interrupted (run again to finish)" if report.interrupted else ""
     print(f"estilo batch: {report.count('done')} done, {report.count('skipped')} skipped, "
           f"{report.count('failed')} failed{state} in {report.elapsed:.1f} s; summary "

@@ -15,8 +15,9 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,18 +77,25 @@ def run_task(task: Task) -> Outcome:
 
 
 def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """The first line of an error: estilo's own messages as they are (like the CLI's), other
+    errors (bugs, crashes) with their class name."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    if type(error).__module__.split(".")[0] == "estilo" and text:
+        return text
+    return f"{type(error).__name__}: {text}".rstrip(": ")
 
 
-def _init_pool_worker(devices: Any, threads: int) -> None:
-    """Pool worker start: leave Ctrl-C to the driver, take a device, size torch's threads."""
+def _init_pool_worker(device: str | None, threads: int, level: int) -> None:
+    """Pool worker start: leave Ctrl-C to the driver, take its device, size torch's threads,
+    log at the driver's level (``-q``: errors only)."""
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("estilo").setLevel(level)
     torch.set_num_threads(threads)
-    if devices is not None:
-        _worker_state["device"] = devices.get()
+    if device is not None:
+        _worker_state["device"] = device
 
 
 # --- backends: generators of Outcome; closing them stops their workers ----------------------
@@ -118,51 +126,75 @@ def _cores() -> int:
 
 def pool(tasks: Sequence[Task], workers: int, devices: list[str] | None,
          retries: int) -> Iterator[Outcome]:
-    """A spawn process pool; rebuilt (up to ``retries`` times) when a worker process dies."""
-    pending = {t.index: t for t in tasks}
-    for attempt in range(retries + 1):
-        yield from _pool_round(pending, workers, devices)
-        if not pending:
-            return
-        if attempt < retries:
-            log.warning("a worker process died; running %d item(s) again on a new pool "
-                        "(%d/%d)", len(pending), attempt + 1, retries)
-    for index in list(pending):
-        yield Outcome(index, error=f"a worker process died (killed, or out of memory?) and "
-                                   f"the pool was restarted {retries} times", worker=None)
+    """Spawned worker processes, each in its own one-process executor, fed one item at a time.
 
-
-def _pool_round(pending: dict[int, Task], workers: int,
-                devices: list[str] | None) -> Iterator[Outcome]:
+    A worker that dies (killed, out of memory) loses only the item it was running: that item
+    runs again (at most ``retries`` times) on a new process in its place, while the other
+    workers go on with theirs.
+    """
     context = multiprocessing.get_context("spawn")
-    queue = None
-    if devices:
-        queue = context.Queue()
-        for number in range(workers):  # more workers than devices share them in turn
-            queue.put(devices[number % len(devices)])
     threads = max(1, _cores() // workers) if not devices else 1
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
-                                   initargs=(queue, threads))
-    finished = False
+    level = logging.getLogger("estilo").getEffectiveLevel()
+
+    def start(number: int) -> ProcessPoolExecutor:
+        device = devices[number % len(devices)] if devices else None  # shared in turn
+        return ProcessPoolExecutor(1, mp_context=context, initializer=_init_pool_worker,
+                                   initargs=(device, threads, level))
+
+    queue = deque(tasks)
+    deaths: Counter[int] = Counter()
+    executors = [start(n) for n in range(min(workers, len(queue)))]
+    running: dict[Future[Outcome], tuple[int, Task]] = {}
     try:
-        futures: dict[Future[Outcome], int] = {executor.submit(run_task, t): i
-                                                for i, t in pending.items()}
-        for future in as_completed(futures):
-            try:
-                outcome = future.result()
-            except BrokenProcessPool:
-                continue  # run again in a new pool
-            del pending[futures[future]]
-            yield outcome
-        finished = True
+        for number in range(len(executors)):
+            _feed(executors, number, queue, running, start)
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                number, task = running.pop(future)
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    executors[number].shutdown(wait=False)
+                    executors[number] = start(number)
+                    deaths[task.index] += 1
+                    if deaths[task.index] > retries:
+                        yield _lost(task.index, retries)
+                    else:
+                        log.warning("a worker process died; running its item %d again on a "
+                                    "new process (%d/%d)", task.index, deaths[task.index],
+                                    retries)
+                        queue.appendleft(task)
+                _feed(executors, number, queue, running, start)
     finally:
-        if not finished:
-            _terminate(executor)
-        executor.shutdown(wait=True, cancel_futures=True)
+        for executor in executors:
+            if running:  # interrupted: running items are lost, not saved
+                _terminate(executor)
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _feed(executors: list[ProcessPoolExecutor], number: int, queue: deque[Task],
+          running: dict[Future[Outcome], tuple[int, Task]],
+          start: Callable[[int], ProcessPoolExecutor]) -> None:
+    """Give worker ``number`` the next item (on a new process if its own died while idle)."""
+    if not queue:
+        return
+    task = queue.popleft()
+    try:
+        future = executors[number].submit(run_task, task)
+    except BrokenProcessPool:
+        executors[number] = start(number)
+        future = executors[number].submit(run_task, task)
+    running[future] = (number, task)
+
+
+def _lost(index: int, retries: int) -> Outcome:
+    return Outcome(index, error=f"a worker process died (killed, or out of memory?) while "
+                                f"running this item, {retries + 1} times", worker=None)
 
 
 def _terminate(executor: ProcessPoolExecutor) -> None:
-    """Stop the pool's workers now (interruption): their current items are lost, not saved."""
+    """Stop the executor's worker now (interruption): its current item is lost, not saved."""
     for process in list((getattr(executor, "_processes", None) or {}).values()):
         process.terminate()
 
@@ -173,9 +205,11 @@ def ray_tasks(tasks: Sequence[Task], address: str | None, cpus: float,
     import ray
 
     started = not ray.is_initialized()
-    if started:
+    level = max(logging.WARNING, logging.getLogger("estilo").getEffectiveLevel())
+    if started:  # Ray's own messages (and its workers' output) follow estilo's level: -q quiets
         try:
-            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(address=address, include_dashboard=False, logging_level=level,
+                     log_to_driver=level <= logging.WARNING)
         except (ConnectionError, ray.exceptions.RayError) as e:
             raise ConfigError(f"cannot connect to the Ray cluster at {address!r}: "
                               f"{_one_line(e)}; check --address") from None
