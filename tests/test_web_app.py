@@ -54,17 +54,32 @@ def test_the_handler_reports_errors_and_gpu_oom(studio: Studio,
 
     handler = _stylizer(gr, studio)
     request = SimpleNamespace(session_hash="s2")
-    with pytest.raises(gr.Error, match="upload a content image"):
-        list(handler(request, None, None))
+    outputs = list(handler(request, None, None))
+    # One message in the status line; the canvas and the download are cleared (None).
+    message = ("**Error:** upload a content image and a style image first (or press 'Use the "
+               "example')")
+    assert outputs == [(None, message, None)]
 
     def oom(*args: object) -> object:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
         yield
 
     monkeypatch.setattr(studio, "run", oom)
-    with pytest.raises(gr.Error, match="out of GPU memory") as info:
-        list(handler(request, "c", "s"))
-    assert info.value.message == GPU_OOM
+    assert list(handler(request, "c", "s")) == [(None, f"**Error:** {GPU_OOM}", None)]
+
+
+def test_a_bad_upload_replaces_the_result_with_its_message(studio: Studio, tmp_path: Path,
+                                                           content_path: Path) -> None:
+    from estilo.web import _checker
+
+    check = _checker(gr, studio)
+    bad = tmp_path / "notes.png"
+    bad.write_text("not a picture")
+    preview, canvas, status, download = check(str(bad))
+    assert preview is None and canvas is None and download is None
+    assert status.startswith("**Error:** not a supported image: notes.png")
+    preview, *rest = check(str(content_path))
+    assert isinstance(preview, Image.Image) and all(isinstance(r, type(gr.skip())) for r in rest)
 
 
 def test_a_stop_before_the_job_starts_skips_it(studio: Studio) -> None:

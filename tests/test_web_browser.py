@@ -62,8 +62,8 @@ def rss_mb(pid: int) -> tuple[float, float]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """``estilo web`` with random weights and tiny sizes, on a free loopback port."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    """``estilo web`` with random weights and tiny sizes, on a free loopback port; its log."""
     port = _free_port()
     src = str(Path(estilo.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": src, "GRADIO_ANALYTICS_ENABLED": "False",
@@ -83,7 +83,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subp
     else:
         process.kill()
         pytest.fail(f"estilo web did not start: see {log.name}")
-    yield url, process
+    yield url, process, Path(log.name)
     process.terminate()
     process.wait(timeout=30)
     log.close()
@@ -210,7 +210,7 @@ def test_twenty_clients_are_queued_or_refused(server: tuple[str, Any],
                                               images: dict[str, Path]) -> None:
     from gradio_client import Client, handle_file
 
-    url, process = server
+    url, process, _ = server
     clients = [Client(url, verbose=False) for _ in range(20)]
     before = rss_mb(process.pid)[0]
     start = threading.Barrier(len(clients))
@@ -258,3 +258,34 @@ def test_a_second_job_waits_with_its_queue_position_shown(
     _wait_for(lambda: "Stopped before it started" in _status(other), timeout=60)
     assert "Stopped" in _status(page)
     other.close()
+
+
+def test_an_error_replaces_the_last_result_with_one_message(page: Any,
+                                                           images: dict[str, Path]) -> None:
+    _upload(page, images)
+    page.locator("#opt-iterations input[type=number]").fill("5")
+    page.locator("#opt-iterations input[type=number]").press("Enter")
+    page.click("#stylize")
+    _wait_for(lambda: "Done" in _status(page))
+    assert page.locator("#download a").count() >= 1 and page.locator("#canvas img").count() == 1
+    page.locator("#content-file button[aria-label='Clear']").click()
+    page.locator("#content-file input[type=file]").set_input_files(images["bad"])
+    _wait_for(lambda: "not a supported image" in _status(page))
+    page.click("#stylize")
+    time.sleep(1.0)  # the run's answer (the same message) has come back
+    _wait_for(lambda: "not a supported image" in _status(page))
+    status = _status(page)
+    assert "Done" not in status and "PNG below" not in status
+    assert page.locator("#download a").count() == 0  # the old PNG is no longer offered
+    assert page.locator("#canvas img").count() == 0  # nor the old painting
+    # One message: in the status line; no error toast, no "Error" badges over the outputs.
+    assert page.get_by_text("not a supported image", exact=False).count() == 1
+    assert page.get_by_text("Error", exact=True).count() == 0
+
+
+def test_no_api_link_and_no_share_hint(page: Any, server: tuple[str, Any, Path]) -> None:
+    assert page.get_by_text("Use via API", exact=False).count() == 0
+    assert page.locator("footer a[href*='view=api'], button:has-text('API')").count() == 0
+    log = server[2].read_text()
+    assert "share=True" not in log and "To create a public link" not in log
+    assert f"estilo web: serving on {server[0]}" in log

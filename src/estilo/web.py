@@ -43,6 +43,7 @@ import torch
 from PIL import Image
 
 from .config import FIELDS, INITS, ConfigError, StyleConfig
+from .demo import EXAMPLE_NAMES, example_folder
 from .image import ImageError, load_image, save_image, to_pil, working_size
 from .transfer import Job, NonFiniteError, Step, Stylizer
 
@@ -58,7 +59,6 @@ LABELS = {"size": "Size (long side, px)", "style_weight": "Style weight",
 INFO = {"size": "long side of the result in px (larger is slower)",
         "init": "the image the optimisation starts from",
         "iterations": "more iterations: more style, more time"}
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 THUMBNAIL = 384  # px, long side of the upload previews
 GPU_OOM = ("out of GPU memory at this size: choose a smaller size, or wait for the other "
            "jobs on this server")
@@ -219,20 +219,16 @@ class Studio:
         return image
 
     def examples(self) -> tuple[str, str]:
-        """Copies of the bundled example photo and painting, in a temporary folder.
-
-        Raises:
-            ImageError: the examples are not installed (only in a source checkout).
-        """
+        """Copies of the bundled example photo and painting (package data), in a temporary
+        folder that Gradio may serve."""
         if self._examples is None:
-            if not (EXAMPLES / "content.jpg").is_file():
-                raise ImageError("the bundled examples are not installed; upload two images")
             folder = Path(tempfile.mkdtemp(prefix="estilo-examples-"))
             atexit.register(shutil.rmtree, folder, ignore_errors=True)
-            for name in ("content.jpg", "style.jpg"):
-                shutil.copyfile(EXAMPLES / name, folder / name)
+            for name in EXAMPLE_NAMES:
+                shutil.copyfile(example_folder() / name, folder / name)
             self._examples = folder
-        return str(self._examples / "content.jpg"), str(self._examples / "style.jpg")
+        content, style = (str(self._examples / name) for name in EXAMPLE_NAMES)
+        return content, style
 
     def run(self, content: str | None, style: str | None, values: dict[str, Any],
             stop: threading.Event) -> Generator[Update, None, None]:
@@ -333,8 +329,7 @@ def build_app(studio: Studio | None = None) -> Any:
                 with gr.Row():
                     content, content_view = _upload(gr, "Content: the photo", "content")
                     style, style_view = _upload(gr, "Style: the painting", "style")
-                example = gr.Button("Use the example", size="sm", elem_id="example",
-                                    visible=(EXAMPLES / "content.jpg").is_file())
+                example = gr.Button("Use the example", size="sm", elem_id="example")
                 with gr.Group():
                     widgets = _widgets(gr, studio)
                 with gr.Row():
@@ -417,15 +412,15 @@ class _Parts:
 def _wire(gr: Any, demo: Any, studio: Studio, p: _Parts) -> None:
     """Connect the events: checks on upload, Stylize (queued), Stop and tab close (not)."""
     helper = {"queue": False, "api_visibility": "private"}
+    result = [p.canvas, p.status, p.download]
     for file, view in ((p.content, p.content_view), (p.style, p.style_view)):
-        # Queued (but never waiting for the device): only queued events show gr.Error's text.
-        file.change(_checker(gr, studio), file, view, concurrency_limit=None,
+        file.change(_checker(gr, studio), file, [view, *result], concurrency_limit=None,
                     api_visibility="private")
-    p.example.click(lambda: _user_errors(gr, studio.examples), None, [p.content, p.style],
-                    concurrency_limit=None, api_visibility="private")
+    p.example.click(studio.examples, None, [p.content, p.style], concurrency_limit=None,
+                    api_visibility="private")
     p.go.click(_with_request(gr, lambda request: studio.arm(request.session_hash)), None, None,
                **helper).then(
-        _stylizer(gr, studio), [p.content, p.style, *p.widgets], [p.canvas, p.status, p.download],
+        _stylizer(gr, studio), [p.content, p.style, *p.widgets], result,
         api_name="stylize", concurrency_limit=1, concurrency_id="device", show_progress="minimal")
     p.halt.click(_with_request(gr, lambda request: studio.stop(request.session_hash)), None, None,
                  **helper)
@@ -441,19 +436,37 @@ def _with_request(gr: Any, fn: Callable[[Any], Any]) -> Callable[..., Any]:
     return handler
 
 
-def _user_errors(gr: Any, fn: Callable[..., Any], *args: Any) -> Any:
-    """Call ``fn``, showing estilo's one-line message in the page for a user error."""
+class PageError(Exception):
+    """A message for the page's status line (estilo's one-line message of a user error)."""
+
+
+def _user_errors(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn``; a user error (or running out of GPU memory) becomes a :class:`PageError`."""
     from .cli import USER_ERRORS
 
     try:
         return fn(*args)
     except (*USER_ERRORS, NonFiniteError) as e:
-        raise gr.Error(str(e), duration=None, print_exception=False) from None
+        raise PageError(str(e)) from None
+    except torch.cuda.OutOfMemoryError:
+        free_memory()
+        raise PageError(GPU_OOM) from None
 
 
-def _checker(gr: Any, studio: Studio) -> Callable[[str | None], Image.Image | None]:
-    def check(path: str | None) -> Image.Image | None:
-        return None if path is None else _user_errors(gr, studio.check_upload, path)
+def error_text(message: str) -> str:
+    """The status line for an error (the page shows it instead of the last result)."""
+    return f"**Error:** {message}"
+
+
+def _checker(gr: Any, studio: Studio) -> Callable[[str | None], tuple[Any, ...]]:
+    """The upload check: a preview; or, for a bad file, the error in place of the result."""
+    def check(path: str | None) -> tuple[Any, ...]:
+        if path is None:
+            return None, gr.skip(), gr.skip(), gr.skip()
+        try:
+            return _user_errors(studio.check_upload, path), gr.skip(), gr.skip(), gr.skip()
+        except PageError as e:
+            return None, None, error_text(str(e)), None
 
     return check
 
@@ -470,9 +483,11 @@ def _stylizer(gr: Any, studio: Studio) -> Callable[..., Iterator[tuple[Any, Any,
             return
         updates = studio.run(content, style, dict(zip(names, values)), stop)
         try:
-            for update in _guarded(gr, updates):
+            for update in _guarded(updates):
                 yield (gr.skip() if update.image is None else update.image, update.status,
                        update.download)
+        except PageError as e:  # the message replaces the last result, not next to it
+            yield None, error_text(str(e)), None
         finally:
             updates.close()
 
@@ -480,17 +495,13 @@ def _stylizer(gr: Any, studio: Studio) -> Callable[..., Iterator[tuple[Any, Any,
     return stylize
 
 
-def _guarded(gr: Any, updates: Iterator[Update]) -> Iterator[Update]:
-    """Turn user errors and GPU out-of-memory into messages in the page."""
-    try:
-        while True:
-            update = _user_errors(gr, next, updates, None)
-            if update is None:
-                return
-            yield update
-    except torch.cuda.OutOfMemoryError:
-        free_memory()
-        raise gr.Error(GPU_OOM, duration=None, print_exception=False) from None
+def _guarded(updates: Iterator[Update]) -> Iterator[Update]:
+    """The updates; a user error or GPU out-of-memory raises :class:`PageError`."""
+    while True:
+        update = _user_errors(next, updates, None)
+        if update is None:
+            return
+        yield update
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -506,11 +517,18 @@ def launch(studio: Studio, *, host: str = "127.0.0.1", port: int | None = None,
     """
     demo = build_app(studio)
     demo.queue(max_size=studio.limits.queue_size, api_open=False, default_concurrency_limit=1)
+    # quiet: Gradio's own lines (a share=True hint among them) are replaced by ours below;
+    # no footer links: the REST API is closed (api_open=False), so no "Use via API".
     demo.launch(server_name=host, server_port=port, share=share, auth=auth,
                 max_file_size=int(studio.limits.max_upload_mb * 1024 * 1024),
-                prevent_thread_lock=not block, show_error=False, run_history=False,
+                prevent_thread_lock=True, show_error=False, run_history=False,
                 enable_monitoring=False, ssr_mode=False, mcp_server=False,
-                footer_links=["api"], inbrowser=False)
+                footer_links=[], inbrowser=False, quiet=True)
+    public = f" and {demo.share_url}" if demo.share_url else ""
+    print(f"estilo web: serving on {demo.local_url}{public} (Ctrl-C to stop)", file=sys.stderr,
+          flush=True)
+    if block:
+        demo.block_thread()
     return demo
 
 
@@ -576,7 +594,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .cli import config_from_args, guarded
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="estilo: %(message)s")
     return guarded(lambda: _serve(args, config_from_args(args)))
 
 
