@@ -325,7 +325,17 @@ def test_real_image_in_a_format_we_do_not_allow(tmp_path: Path, fmt: str):
     path = write(tmp_path / "x.png", encode(Image.new("RGB", (16, 16), "red"), fmt))
     with pytest.raises(ImageError) as exc:
         load_image(path)
-    assert_one_line(exc, "not a supported image", f"detected format {fmt}", "JPEG, PNG")
+    text = assert_one_line(exc, "not a supported image", f"detected format {fmt}", "JPEG, PNG")
+    assert "convert it to PNG or JPEG" in text  # a real image: converting it is the fix
+
+
+def test_a_text_file_named_png_is_not_told_to_convert(tmp_path: Path):
+    path = write(tmp_path / "notes.png", b"my notes, not a picture\n")
+    with pytest.raises(ImageError) as exc:
+        load_image(path)
+    text = assert_one_line(exc, "not a supported image", "unrecognised or corrupt content")
+    assert "convert it" not in text
+    assert "its name may not match its content" in text and "give the right file" in text
 
 
 def test_random_bytes(tmp_path: Path):

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS: int = 50_000_000  # our own decode limit, checked from the header
 MIN_SIDE: int = 32  # minimum working short side in px for VGG19
+ASPECT_TOLERANCE = 0.02  # relative difference of two width/height ratios still "the same"
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 
 Source = str | os.PathLike[str] | Image.Image | bytes
@@ -47,6 +48,9 @@ _HEIF_BRANDS = {b"heic", b"heix", b"mif1", b"msf1", b"hevc", b"avif"}
 _NEVER_OPEN = {"EPS", "PDF"}  # EPS runs Ghostscript (Pillow security.rst E-2)
 _CONVERT_HINT = f"allowed formats: {', '.join(ALLOWED_FORMATS)}; convert it to PNG or JPEG"
 _REEXPORT = "re-export it as an 8-bit PNG or JPEG"
+# Whatever its name says (a notes file called .png): not something to convert, but to replace.
+_NOT_AN_IMAGE = ("check that it is the image you meant (its name may not match its content); "
+                 "re-export it as PNG or JPEG, or give the right file")
 _CONVERT_ERRORS = (
     OSError, ValueError, SyntaxError, struct.error, EOFError,
     IndexError, ZeroDivisionError, MemoryError, TypeError, KeyError,
@@ -234,7 +238,8 @@ def _open(fp: IO[bytes], name: str) -> Image.Image:
         fp.seek(0)
         detected = _detect_format(fp)
         what = f"detected format {detected}" if detected else "unrecognised or corrupt content"
-        raise ImageError(f"not a supported image: {name} ({what}); {_CONVERT_HINT}") from exc
+        hint = _CONVERT_HINT if detected else _NOT_AN_IMAGE
+        raise ImageError(f"not a supported image: {name} ({what}); {hint}") from exc
 
 
 @functools.cache
@@ -401,6 +406,12 @@ def describe_error(exc: BaseException) -> str:
 # --- sizes and tensors -----------------------------------------------------------------------
 
 
+def same_aspect(a: tuple[int, int], b: tuple[int, int],
+                tolerance: float = ASPECT_TOLERANCE) -> bool:
+    """Whether sizes ``a`` and ``b`` (w, h) have the same aspect ratio, within ``tolerance``."""
+    return abs((a[0] / a[1]) / (b[0] / b[1]) - 1.0) <= tolerance
+
+
 def working_size(
     size: tuple[int, int],
     target: int | tuple[int, int] | None,
@@ -553,6 +564,7 @@ __all__ = [
     "parse_size",
     "read_parameters",
     "resize",
+    "same_aspect",
     "save_image",
     "srgb_profile",
     "to_pil",

@@ -26,12 +26,11 @@ from PIL import Image
 from torch import Tensor
 
 from .config import ConfigError
-from .image import ImageError
+from .image import ImageError, same_aspect
 from .vgg import pool_factor
 
 MERGE_DISTANCE = 48.0  # RGB 0-255 units: nearer colours belong to the same region
 MIN_SHARE = 0.01       # a colour covering less of the mask is not a region
-ASPECT_TOLERANCE = 0.02
 CHECK_SIDE = 1024      # masks are checked at most this long (speed)
 
 
@@ -84,7 +83,7 @@ def check(mask: Image.Image, content_size: tuple[int, int], count: int) -> None:
         raise ConfigError("a mask needs one style per region, at least two styles; "
                           f"{count} given")
     (mw, mh), (cw, ch) = mask.size, content_size
-    if abs((mw / mh) / (cw / ch) - 1.0) > ASPECT_TOLERANCE:
+    if not same_aspect(mask.size, content_size):
         raise ImageError(f"the mask is {mw}x{mh} but the content is {cw}x{ch}: give a mask with "
                          "the content's aspect ratio (ideally its size)")
     colors(mask, count)

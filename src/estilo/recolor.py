@@ -10,6 +10,7 @@ parameters and adds a ``recolor`` entry.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -23,11 +24,14 @@ from .image import (
     load_alpha,
     read_parameters,
     resize,
+    same_aspect,
     save_image,
     to_pil,
     to_tensor,
 )
 from .inputs import load_source
+
+log = logging.getLogger(__name__)
 
 
 def recolor_image(image: Image.Image, content: Image.Image, mode: str = "luminance") -> Image.Image:
@@ -40,6 +44,10 @@ def recolor_image(image: Image.Image, content: Image.Image, mode: str = "luminan
     """
     if mode not in color.MODES:
         raise ValueError(f"mode must be one of {', '.join(color.MODES)}, not {mode!r}")
+    if not same_aspect(image.size, content.size):
+        log.warning("the content is %dx%d but the image is %dx%d, another shape: is it the "
+                    "photo the image was made from? its colours are stretched to fit",
+                    *content.size, *image.size)
     target = to_tensor(resize(content, image.size))
     return to_pil(color.recolor(to_tensor(image), target, mode))
 
