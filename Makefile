@@ -10,18 +10,14 @@ BIN    := $(VENV)/bin
 $(BIN)/estilo: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e .
-	# Gradio 6.31 (in the test extra) declares pillow<13 but works with Pillow 13, which
-	# the image tests need: put back the Pillow that estilo alone resolved to.
-	PILLOW=$$($(BIN)/python -c "import PIL; print(PIL.__version__)") && \
-	$(BIN)/pip install -q -e ".[test]" && \
-	$(BIN)/pip install -q --no-deps "pillow==$$PILLOW"
+	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip check
 	touch $@
 
 install: $(BIN)/estilo
 
 demo: install
-	$(BIN)/estilo examples/content.jpg examples/style.jpg -o out/demo.png --overwrite
+	$(BIN)/estilo demo -o out/demo.png --overwrite
 
 # The web app on http://127.0.0.1:7860 (Ctrl-C to stop); `estilo web --help` for options.
 # (Gradio comes with the test extra installed above; elsewhere: pip install 'estilo[web]'.)
