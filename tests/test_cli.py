@@ -375,3 +375,23 @@ def test_demo_paints_the_bundled_example(tmp_path, capsys):
     err = _usage_error(capsys, ["demo", "extra.jpg", "-o", str(out)])
     assert "unrecognized arguments: extra.jpg" in err
 
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+TABLE_HEADER = "| option | default | meaning |"
+
+
+def test_readme_options_table_is_one_block_with_every_option_of_help():
+    """Guards against merge drift: a row cut off by a blank line, an option left out."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = lines.index(TABLE_HEADER)
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    rows = lines[start + 2:end]
+    named = {flag for row in rows for flag in re.findall(r"`(--?[a-z][\w-]*)", row.split("|")[1])}
+    missing = [a.option_strings[-1] for a in cli.build_parser()._actions
+               if a.option_strings and a.dest != "help" and not set(a.option_strings) & named]
+    assert missing == [], f"options of estilo --help missing from the README's table: {missing}"
+    strays = [line for line in lines[end:] if line.startswith("| `-")]
+    assert strays == [], f"option rows outside the table's block: {strays}"
+    assert len(rows) == len(set(rows)), "a row appears twice"
