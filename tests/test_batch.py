@@ -236,10 +236,13 @@ def test_a_killed_worker_loses_only_its_own_item(tmp_path, images, quick, caplog
     report = run_batch(images["contents"], images["styles"], tmp_path / "out",
                        quick.replace(iterations=8), workers=2, progress=kill_one_worker)
     assert report.count("done") == 4 and report.count("failed") == 0
-    after = report.results[1:]  # finished after the kill
-    assert alive and any(int(r.worker.rsplit(":", 1)[1]) in alive for r in after)
-    assert all(int(r.worker.rsplit(":", 1)[1]) != killed[0] for r in after)
-    assert "running %d item(s) again on a new pool" not in caplog.text
+    pids = [int(r.worker.rsplit(":", 1)[1]) for r in report.results]
+    assert alive and any(pid in alive for pid in pids[1:])  # the healthy worker went on
+    assert killed[0] not in pids[1:]
+    # The killed worker, the healthy one and one new process in the killed one's place
+    # (a restarted pool would have brought two new processes: four in all).
+    assert len(set(pids)) == 3, pids
+    assert caplog.text.count("a worker process died") <= 1
 
 
 BATCH_FLAGS = ["--style", "--manifest", "-o", "--output", "--name", "--backend", "--workers",
