@@ -56,7 +56,7 @@ def main() -> None:
         page.locator("#content-file button[aria-label='Clear']").first.click()
         page.locator("#content-file input[type=file]").set_input_files(NOT_AN_IMAGE)
         page.get_by_text("not a supported image").first.wait_for()
-        time.sleep(1.5)  # the message slides in
+        time.sleep(1.0)  # the page settles
         shoot(page, "04-error")
         NOT_AN_IMAGE.unlink()
         browser.close()
