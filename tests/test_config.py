@@ -3,7 +3,17 @@ import dataclasses
 import pytest
 
 from estilo.cli import build_parser
-from estilo.config import FIELDS, ConfigError, StyleConfig, layer_weights
+from estilo.config import (
+    CONV_NAMES,
+    FIELDS,
+    LAYER_NAMES,
+    ConfigError,
+    LayerError,
+    StyleConfig,
+    parse_colour,
+    parse_layers,
+    resolve_layer,
+)
 
 
 def test_defaults_follow_the_seed_report():
@@ -22,17 +32,15 @@ def test_defaults_are_multi_scale_from_128_px():
     assert (c.start_size, c.scale_iterations, c.iterations) == (128, 60, 20)
 
 
+def test_layer_weights_in_the_layer_list():
+    assert StyleConfig(style_layers="relu1_1:2,relu2_1").style_layer_weights == (2.0, 1.0)
+
+
 def test_index_notation_gives_an_equal_config():
     by_index = StyleConfig(style_layers="1,3,5,9,13", content_layers="10")
     by_name = StyleConfig(style_layers=("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
                           content_layers=("conv4_2",))
     assert by_index == by_name
-
-
-def test_layer_weights_in_the_layer_list():
-    c = StyleConfig(style_layers="relu1_1:2,relu2_1", style_weight=10)
-    assert c.style_layer_weights == (2.0, 1.0)
-    assert layer_weights(c, "style") == {"relu1_1": 20.0, "relu2_1": 10.0}
 
 
 @pytest.mark.parametrize("change,fragment", [
@@ -108,12 +116,54 @@ def test_new_choices_are_validated():
             C(**{field: value})
 
 
-def test_channel_layer_weighting():
-    from estilo import StyleConfig as C
-    from estilo.config import layer_weights
-    w = layer_weights(C(layer_weighting="channels", style_weight=1.0,
-                        style_layers=("conv1_1", "conv2_1")), "style")
-    assert w["conv1_1"] / w["conv2_1"] == pytest.approx(4.0)
-    assert sum(w.values()) == pytest.approx(2.0)
-    assert layer_weights(C(style_weight=1.0, style_layers=("conv1_1", "conv2_1")), "style") == \
-        {"conv1_1": 1.0, "conv2_1": 1.0}
+def test_layer_table_has_vgg19_shape():
+    assert len(CONV_NAMES) == 16
+    assert len(LAYER_NAMES) == 16 * 2 + 5
+    assert LAYER_NAMES[:5] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1")
+    assert LAYER_NAMES[-1] == "pool5"
+
+
+@pytest.mark.parametrize("index,name", [(1, "conv1_1"), (2, "conv1_2"), (3, "conv2_1"),
+                                        (4, "conv2_2"), (5, "conv3_1"), (8, "conv3_4"),
+                                        (9, "conv4_1"), (10, "conv4_2"), (12, "conv4_4"),
+                                        (13, "conv5_1"), (16, "conv5_4")])
+def test_conv_index_notation(index, name):
+    assert resolve_layer(str(index)) == name
+    assert resolve_layer(index) == name
+
+
+def test_names_pass_through_case_insensitively():
+    assert resolve_layer("ReLU4_2") == "relu4_2"
+    assert resolve_layer("pool3") == "pool3"
+
+
+@pytest.mark.parametrize("bad", ["conv6_1", "17", "0", "relu", "fc7", ""])
+def test_unknown_layer_lists_valid_names(bad):
+    with pytest.raises(LayerError) as info:
+        resolve_layer(bad)
+    assert "conv" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_parse_layers_with_and_without_weights():
+    assert parse_layers("1,3,5,9,13") == (("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"), None)
+    assert parse_layers("relu1_1:0.5, 10") == (("relu1_1", "conv4_2"), (0.5, 1.0))
+    with pytest.raises(LayerError):
+        parse_layers("1,1")
+    with pytest.raises(LayerError):
+        parse_layers("conv1_1:heavy")
+
+
+@pytest.mark.parametrize(
+    ("text", "rgb"),
+    [("white", (255, 255, 255)), ("Black", (0, 0, 0)), ("#102030", (16, 32, 48)), ("#fff", (255,) * 3),
+     ("#ff0000ff", (255, 0, 0))],
+)
+def test_parse_colour(text: str, rgb: tuple[int, int, int]):
+    assert parse_colour(text) == rgb
+
+
+@pytest.mark.parametrize("text", ["", "nocolour", "#12345", "#ff000080", "transparent"])
+def test_parse_colour_refuses_non_colours_and_transparency(text: str):
+    with pytest.raises(ValueError, match="opaque colour"):
+        parse_colour(text)

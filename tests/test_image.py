@@ -27,7 +27,6 @@ from estilo.image import (
     ImageError,
     load_alpha,
     load_image,
-    parse_colour,
     parse_size,
     resize,
     to_pil,
@@ -584,18 +583,3 @@ def test_pillow_globals_are_left_at_defaults():
 def test_errors_are_value_errors():
     assert issubclass(ImageError, ValueError) and issubclass(OutputError, ValueError)
     assert logging.getLogger("estilo.image") is eimage.logger
-
-
-@pytest.mark.parametrize(
-    ("text", "rgb"),
-    [("white", (255, 255, 255)), ("Black", (0, 0, 0)), ("#102030", (16, 32, 48)), ("#fff", (255,) * 3),
-     ("#ff0000ff", (255, 0, 0))],
-)
-def test_parse_colour(text: str, rgb: tuple[int, int, int]):
-    assert parse_colour(text) == rgb
-
-
-@pytest.mark.parametrize("text", ["", "nocolour", "#12345", "#ff000080", "transparent"])
-def test_parse_colour_refuses_non_colours_and_transparency(text: str):
-    with pytest.raises(ValueError, match="opaque colour"):
-        parse_colour(text)

@@ -2,58 +2,18 @@ import pytest
 import torch
 from torch import nn
 
+from estilo import StyleConfig as C
+from estilo.config import LAYER_NAMES
 from estilo.vgg import (
     CAFFE,
-    CONV_NAMES,
-    LAYER_NAMES,
     TORCHVISION,
-    LayerError,
     Normalize,
     VGG19Features,
     channels_of,
-    parse_layers,
+    layer_weights,
     pool_factor,
-    resolve_layer,
 )
 from estilo.weights import load_weights
-
-
-def test_layer_table_has_vgg19_shape():
-    assert len(CONV_NAMES) == 16
-    assert len(LAYER_NAMES) == 16 * 2 + 5
-    assert LAYER_NAMES[:5] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1")
-    assert LAYER_NAMES[-1] == "pool5"
-
-
-@pytest.mark.parametrize("index,name", [(1, "conv1_1"), (2, "conv1_2"), (3, "conv2_1"),
-                                        (4, "conv2_2"), (5, "conv3_1"), (8, "conv3_4"),
-                                        (9, "conv4_1"), (10, "conv4_2"), (12, "conv4_4"),
-                                        (13, "conv5_1"), (16, "conv5_4")])
-def test_seed_conv_indices(index, name):
-    assert resolve_layer(str(index)) == name
-    assert resolve_layer(index) == name
-
-
-def test_names_pass_through_case_insensitively():
-    assert resolve_layer("ReLU4_2") == "relu4_2"
-    assert resolve_layer("pool3") == "pool3"
-
-
-@pytest.mark.parametrize("bad", ["conv6_1", "17", "0", "relu", "fc7", ""])
-def test_unknown_layer_lists_valid_names(bad):
-    with pytest.raises(LayerError) as info:
-        resolve_layer(bad)
-    assert "conv" in str(info.value)
-    assert "\n" not in str(info.value)
-
-
-def test_parse_layers_with_and_without_weights():
-    assert parse_layers("1,3,5,9,13") == (("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"), None)
-    assert parse_layers("relu1_1:0.5, 10") == (("relu1_1", "conv4_2"), (0.5, 1.0))
-    with pytest.raises(LayerError):
-        parse_layers("1,1")
-    with pytest.raises(LayerError):
-        parse_layers("conv1_1:heavy")
 
 
 def test_channels_and_pool_factor():
@@ -114,3 +74,17 @@ def test_colour_round_trip(spec):
     x = torch.rand(2, 3, 5, 7)
     norm = Normalize(spec)
     assert torch.allclose(norm.inverse(norm(x)), x, atol=1e-5)
+
+
+def test_layer_weights_from_the_layer_list():
+    c = C(style_layers="relu1_1:2,relu2_1", style_weight=10)
+    assert layer_weights(c, "style") == {"relu1_1": 20.0, "relu2_1": 10.0}
+
+
+def test_channel_layer_weighting():
+    w = layer_weights(C(layer_weighting="channels", style_weight=1.0,
+                        style_layers=("conv1_1", "conv2_1")), "style")
+    assert w["conv1_1"] / w["conv2_1"] == pytest.approx(4.0)
+    assert sum(w.values()) == pytest.approx(2.0)
+    assert layer_weights(C(style_weight=1.0, style_layers=("conv1_1", "conv2_1")), "style") == \
+        {"conv1_1": 1.0, "conv2_1": 1.0}

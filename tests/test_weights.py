@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from estilo import weights as weights_module
-from estilo.vgg import CAFFE, CONV_NAMES, TORCHVISION
+from estilo.config import CONV_NAMES
+from estilo.vgg import CAFFE, TORCHVISION
 from estilo.weights import TORCHVISION_CONV_INDICES, WeightsError, load_weights
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, get_args
 
-from .config import FIELDS, INITS, ConfigError, StyleConfig
+from .config import FIELDS, INITS, ConfigError, LayerError, StyleConfig
 from .devices import DeviceError
 from .image import ImageError, parse_size, to_pil
 from .metadata import version
@@ -27,7 +27,6 @@ from .output import OutputError, check_output_path, save_image
 from .progress import Progress
 from .pyramid import describe, plan
 from .transfer import Job, NonFiniteError, Step, Stylizer
-from .vgg import LayerError
 from .weights import WeightsError
 
 USER_ERRORS = (ConfigError, ImageError, OutputError, WeightsError, DeviceError, LayerError)

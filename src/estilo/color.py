@@ -18,8 +18,12 @@ other directions flat.
 
 from __future__ import annotations
 
+from typing import get_args
+
 import torch
 from torch import Tensor, nn
+
+from .config import PreserveColor
 
 # NTSC YIQ (the space used by Gatys et al. 2017); rows give Y, I, Q from R, G, B.
 RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
@@ -27,7 +31,7 @@ RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
                            [0.211456, -0.522591, 0.311135]], dtype=torch.float64)
 YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
 VARIANCE_EPS = 1e-6  # per-channel variance (pixels in [0, 1]) below which a direction is flat
-MODES = ("luminance", "match")
+MODES = tuple(m for m in get_args(PreserveColor) if m != "none")  # luminance, match
 
 
 def _apply(matrix: Tensor, image: Tensor) -> Tensor:

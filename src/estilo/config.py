@@ -1,21 +1,23 @@
 """StyleConfig: every tunable of a run, its default and its unit, in one place.
 
-The CLI, the web UI and the Python API all take their defaults from ``StyleConfig()``.
-Layer lists may be given as names or as the seed report's 1-based conv indices; they are
-normalised to names on construction, so both spellings give equal configs.
+The CLI, the web UI and the Python API all take their defaults from ``StyleConfig()``; how a
+user writes each option (help, allowed values, text) is in :mod:`estilo.options`. Layer
+lists may be given as names or in the conv-index notation (1-16, the numbering of the 2018
+report estilo started from); they are normalised to names on construction, so both
+spellings give equal configs.
+
+This module imports nothing of estilo's: every other module may use it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_type_hints
 
-from .image import parse_colour
-from .losses import channel_weights
-from .optim import OPTIMIZERS, PIXEL_SCALE, SCHEDULES, default_lr
-from .vgg import channels_of, parse_layers
+from PIL import ImageColor
 
 Pooling = Literal["max", "avg"]
 Optimizer = Literal["adam", "sgd", "lbfgs"]
@@ -30,6 +32,7 @@ Precision = Literal["auto", "float32", "bfloat16"]
 Checkpointing = Literal["auto", "on", "off"]
 INITS = ("content", "content+noise", "noise", "style")
 """Named initialisations; any other value of ``init`` is the path of an image."""
+PIXEL_SCALE = 255.0  # the 2018 report's learning rates were for 0-255 pixels
 
 
 class ConfigError(ValueError):
@@ -121,10 +124,9 @@ class StyleConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StyleConfig:
-        """Options from :meth:`to_dict`; unknown keys are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
-        return cls(**kwargs)
+        """Options from :meth:`to_dict` (or any JSON or TOML values, see :func:`coerce`);
+        unknown keys are ignored."""
+        return cls(**{k: coerce(k, v) for k, v in data.items() if k in FIELDS})
 
 
 def _choice(config: StyleConfig, name: str, allowed: tuple[str, ...]) -> None:
@@ -156,8 +158,8 @@ def _normalised_blend(blend: Any) -> tuple[float, ...]:
 def validate(config: StyleConfig) -> None:
     """Check every option; raise :class:`ConfigError` naming the first bad one."""
     _choice(config, "pooling", get_args(Pooling))
-    _choice(config, "optimizer", OPTIMIZERS)
-    _choice(config, "lr_schedule", SCHEDULES)
+    _choice(config, "optimizer", get_args(Optimizer))
+    _choice(config, "lr_schedule", get_args(Schedule))
     _choice(config, "feature_norm", get_args(FeatureNorm))
     _choice(config, "gram_norm", get_args(GramNorm))
     _choice(config, "style_loss", get_args(StyleLoss))
@@ -204,19 +206,139 @@ def _check_size(size: Any, name: str) -> None:
                           f"not {size!r}")
 
 
-def layer_weights(config: StyleConfig, kind: str) -> dict[str, float]:
-    """``{layer: overall weight * layer weight}`` for ``kind`` = ``content`` or ``style``.
-
-    With ``layer_weighting="channels"`` the style layers' weights are also multiplied by
-    1/C^2 (C: the layer's channels), rescaled so that they average 1.
-    """
-    names = getattr(config, f"{kind}_layers")
-    per_layer = getattr(config, f"{kind}_layer_weights") or (1.0,) * len(names)
-    if kind == "style" and config.layer_weighting == "channels":
-        per_layer = tuple(w * c for w, c in zip(per_layer, channel_weights(
-            [channels_of(n) for n in names])))
-    overall = getattr(config, f"{kind}_weight")
-    return {n: overall * w for n, w in zip(names, per_layer) if overall * w != 0.0}
-
-
 FIELDS = tuple(f.name for f in dataclasses.fields(StyleConfig))
+"""The option names, in the dataclass's order."""
+
+
+def choices(name: str) -> tuple[str, ...] | None:
+    """The allowed values of a choice option (its ``Literal`` type), or None."""
+    hint = get_type_hints(StyleConfig)[name]
+    values = get_args(hint)
+    return values if values and all(isinstance(v, str) for v in values) else None
+
+
+def default_lr(optimizer: str, schedule: str) -> float:
+    """The learning rate used when none is given (in [0, 1] pixel units)."""
+    if optimizer == "lbfgs":
+        return 1.0
+    if optimizer == "sgd":
+        return 1e3  # a plain gradient step; the loss gradients per pixel are tiny
+    return 100.0 / PIXEL_SCALE if schedule == "adaptive" else 0.02
+
+
+def coerce(name: str, value: Any) -> Any:
+    """A value of option ``name`` from JSON, TOML or a form: lists become tuples, whole
+    numbers become floats for float options and integral floats (``64.0``) ints for integer
+    ones, and conv indices in layer lists (``[2, 4]``) strings. Text is left to
+    :func:`estilo.options.parse`; anything else is returned as it is, for validation.
+
+    Raises:
+        ConfigError: a fractional number for an integer option.
+    """
+    if isinstance(value, list):
+        value = tuple(value)
+    if name.endswith("_layers") and isinstance(value, (int, tuple)):
+        return tuple(str(v) for v in (value if isinstance(value, tuple) else (value,)))
+    kinds = _kinds(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if float in kinds:
+        return float(value)
+    if int in kinds and isinstance(value, float):
+        if not value.is_integer():
+            raise ConfigError(f"{name} must be a whole number, not {value!r}")
+        return int(value)
+    return value
+
+
+def _kinds(name: str) -> tuple[Any, ...]:
+    hint = get_type_hints(StyleConfig)[name]
+    return get_args(hint) or (hint,)
+
+
+def parse_colour(text: str) -> tuple[int, int, int]:
+    """Parse a colour name (``white``), ``#rgb`` or ``#rrggbb`` (or any CSS form Pillow knows).
+
+    Raises:
+        ValueError: If ``text`` is not a colour, or has transparency.
+    """
+    try:
+        rgb = ImageColor.getrgb(text) if isinstance(text, str) else None
+    except ValueError:
+        rgb = None
+    if rgb is None or (len(rgb) == 4 and rgb[3] != 255):
+        raise ValueError(
+            f"not an opaque colour: {text!r}; give a name (white, black) or #rrggbb"
+        )
+    return (rgb[0], rgb[1], rgb[2])
+
+
+# --- VGG19's layer names: the values of the layer options ----------------------------------
+
+BLOCK_DEPTHS = (2, 2, 4, 4, 4)  # conv layers in each of VGG19's five blocks
+
+
+def _layer_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    convs: list[str] = []
+    layers: list[str] = []
+    for block, depth in enumerate(BLOCK_DEPTHS, start=1):
+        for i in range(1, depth + 1):
+            convs.append(f"conv{block}_{i}")
+            layers += [f"conv{block}_{i}", f"relu{block}_{i}"]
+        layers.append(f"pool{block}")
+    return tuple(convs), tuple(layers)
+
+
+CONV_NAMES, LAYER_NAMES = _layer_table()
+"""``CONV_NAMES[k - 1]`` is conv layer ``k`` of the conv-index notation (1 = conv1_1,
+10 = conv4_2, 16 = conv5_4); ``LAYER_NAMES`` lists every layer in network order."""
+
+
+class LayerError(ValueError):
+    """An unknown layer name or index."""
+
+
+def resolve_layer(spec: str | int) -> str:
+    """Canonical layer name for a name (``relu4_2``) or a 1-based conv index (``10``).
+
+    Raises:
+        LayerError: if the layer does not exist; the message lists the valid names.
+    """
+    text = str(spec).strip().lower()
+    if text.isdigit():
+        k = int(text)
+        if 1 <= k <= len(CONV_NAMES):
+            return CONV_NAMES[k - 1]
+        raise LayerError(f"conv layer index {k} is out of range: use 1-{len(CONV_NAMES)} "
+                         f"(1 = conv1_1 ... 16 = conv5_4) or a name")
+    if text in LAYER_NAMES:
+        return text
+    raise LayerError(f"unknown VGG19 layer {spec!r}; valid layers are 1-16 (conv index) or "
+                     + ", ".join(LAYER_NAMES))
+
+
+def parse_layers(text: str | Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...] | None]:
+    """Parse ``"1,3,5"``, ``"conv4_2"`` or ``"relu1_1:0.5,relu2_1:2"`` (optional weights).
+
+    Returns:
+        (names, weights): canonical names, and per-layer weights or None when no layer had
+        one (a layer without a weight then counts 1).
+    """
+    items = [t for t in (text.split(",") if isinstance(text, str) else text)]
+    names: list[str] = []
+    weights: list[float] = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        name, sep, weight = item.partition(":")
+        names.append(resolve_layer(name))
+        try:
+            weights.append(float(weight) if sep else 1.0)
+        except ValueError:
+            raise LayerError(f"bad layer weight in {item!r}: write name:weight, "
+                             "e.g. conv1_1:0.5") from None
+    if not names:
+        raise LayerError("no layers given")
+    if len(set(names)) != len(names):
+        raise LayerError(f"a layer is listed twice in {','.join(names)}")
+    return tuple(names), (tuple(weights) if any(":" in i for i in items) else None)

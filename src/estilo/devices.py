@@ -52,9 +52,6 @@ def describe(device: torch.device) -> str:
     return str(device)
 
 
-PRECISIONS = ("auto", "float32", "bfloat16")
-
-
 def compute_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
     """The dtype the network runs in: bfloat16 autocast or plain float32.
 

@@ -229,7 +229,7 @@ def text(name: str, value: Any) -> str:
 
 def seed_layers(names: Sequence[str]) -> str:
     """Layer names in the seed's 1-based conv indices when they are all conv layers."""
-    from .vgg import CONV_NAMES
+    from .config import CONV_NAMES
 
     if all(n in CONV_NAMES for n in names):
         return ",".join(str(CONV_NAMES.index(n) + 1) for n in names)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, TypeGuard, cast
 
 import torch
-from PIL import Image, ImageCms, ImageColor, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 logger = logging.getLogger(__name__)
 
@@ -373,23 +373,6 @@ def _composite(
     return Image.alpha_composite(base, top).convert("RGB")
 
 
-def parse_colour(text: str) -> tuple[int, int, int]:
-    """Parse a colour name (``white``), ``#rgb`` or ``#rrggbb`` (or any CSS form Pillow knows).
-
-    Raises:
-        ValueError: If ``text`` is not a colour, or has transparency.
-    """
-    try:
-        rgb = ImageColor.getrgb(text) if isinstance(text, str) else None
-    except ValueError:
-        rgb = None
-    if rgb is None or (len(rgb) == 4 and rgb[3] != 255):
-        raise ValueError(
-            f"not an opaque colour: {text!r}; give a name (white, black) or #rrggbb"
-        )
-    return (rgb[0], rgb[1], rgb[2])
-
-
 def _check_background(background: tuple[int, int, int]) -> None:
     """Refuse anything but three ints in 0..255."""
     ok = len(background) == 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in background)
@@ -560,7 +543,6 @@ __all__ = [
     "describe_error",
     "load_alpha",
     "load_image",
-    "parse_colour",
     "parse_size",
     "read_parameters",
     "resize",

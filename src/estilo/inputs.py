@@ -14,8 +14,8 @@ from pathlib import Path
 from PIL import Image
 
 from . import mask
-from .config import INITS, ConfigError, StyleConfig
-from .image import ImageError, load_alpha, load_image, parse_colour, working_size
+from .config import INITS, ConfigError, StyleConfig, parse_colour
+from .image import ImageError, load_alpha, load_image, working_size
 
 ImageInput = str | os.PathLike[str] | Image.Image
 StyleInput = ImageInput | Sequence[ImageInput]

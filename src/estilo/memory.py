@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError, StyleConfig
+from .config import LAYER_NAMES, ConfigError, StyleConfig, resolve_layer
 from .inputs import Inputs
 from .pyramid import scaled, style_side
-from .vgg import LAYER_NAMES, channels_of, pool_factor, resolve_layer
+from .vgg import channels_of, pool_factor
 
 log = logging.getLogger(__name__)
 

@@ -19,14 +19,14 @@ from PIL import Image
 from torch import Tensor
 
 from . import color, mask, memory, metadata
-from .config import StyleConfig, layer_weights
+from .config import StyleConfig
 from .devices import compute_dtype, resolve_device, tune
 from .image import resize, to_pil, to_tensor
 from .inputs import ImageInput, Inputs, Source, StyleInput, prepare
 from .losses import Objective
 from .optim import PIXEL_SCALE, make_optimizer, make_schedule
 from .pyramid import Level, levels, style_side, upsample
-from .vgg import VGG19Features
+from .vgg import VGG19Features, layer_weights
 from .weights import LoadedWeights, load_weights
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """VGG19's convolutional part as a named, truncated, frozen feature extractor.
 
-Layer names follow the paper's blocks: ``conv{b}_{i}``, ``relu{b}_{i}`` and ``pool{b}``.
-The seed report numbers the 16 conv layers from 1 (``1`` = conv1_1, ``10`` = conv4_2,
-``16`` = conv5_4); :func:`resolve_layer` accepts both notations.
+Layer names follow the paper's blocks: ``conv{b}_{i}``, ``relu{b}_{i}`` and ``pool{b}``;
+they are the values of the layer options, so they are defined with them in
+:mod:`estilo.config` (with the conv-index notation, 1 = conv1_1 ... 16 = conv5_4).
 
 The extractor takes RGB images in [0, 1] (N x 3 x H x W). Each weights source brings its
 own preprocessing (:class:`Preprocessing`), applied inside the extractor, so nothing outside
@@ -11,83 +11,17 @@ this module ever sees BGR, a 0-255 range or mean subtraction.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-BLOCK_DEPTHS = (2, 2, 4, 4, 4)
-CHANNELS = (64, 128, 256, 512, 512)
+from .config import LAYER_NAMES, StyleConfig, resolve_layer
+from .losses import channel_weights
 
-
-def _layer_table() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    convs: list[str] = []
-    layers: list[str] = []
-    for block, depth in enumerate(BLOCK_DEPTHS, start=1):
-        for i in range(1, depth + 1):
-            convs.append(f"conv{block}_{i}")
-            layers += [f"conv{block}_{i}", f"relu{block}_{i}"]
-        layers.append(f"pool{block}")
-    return tuple(convs), tuple(layers)
-
-
-CONV_NAMES, LAYER_NAMES = _layer_table()
-"""``CONV_NAMES[k - 1]`` is the seed report's conv layer number ``k``."""
-
-_NAME_RE = re.compile(r"^(conv|relu)([1-5])_([1-4])$|^pool([1-5])$")
-
-
-class LayerError(ValueError):
-    """An unknown layer name or index."""
-
-
-def resolve_layer(spec: str | int) -> str:
-    """Canonical layer name for a name (``relu4_2``) or a 1-based conv index (``10``).
-
-    Raises:
-        LayerError: if the layer does not exist; the message lists the valid names.
-    """
-    text = str(spec).strip().lower()
-    if text.isdigit():
-        k = int(text)
-        if 1 <= k <= len(CONV_NAMES):
-            return CONV_NAMES[k - 1]
-        raise LayerError(f"conv layer index {k} is out of range: use 1-{len(CONV_NAMES)} "
-                         f"(1 = conv1_1 ... 16 = conv5_4) or a name")
-    if text in LAYER_NAMES:
-        return text
-    raise LayerError(f"unknown VGG19 layer {spec!r}; valid layers are 1-16 (conv index) or "
-                     + ", ".join(LAYER_NAMES))
-
-
-def parse_layers(text: str | Sequence[str]) -> tuple[tuple[str, ...], tuple[float, ...] | None]:
-    """Parse ``"1,3,5"``, ``"conv4_2"`` or ``"relu1_1:0.5,relu2_1:2"`` (optional weights).
-
-    Returns:
-        (names, weights): canonical names, and per-layer weights or None when no layer had
-        one (a layer without a weight then counts 1).
-    """
-    items = [t for t in (text.split(",") if isinstance(text, str) else text)]
-    names: list[str] = []
-    weights: list[float] = []
-    for item in (i.strip() for i in items):
-        if not item:
-            continue
-        name, sep, weight = item.partition(":")
-        names.append(resolve_layer(name))
-        try:
-            weights.append(float(weight) if sep else 1.0)
-        except ValueError:
-            raise LayerError(f"bad layer weight in {item!r}: write name:weight, "
-                             "e.g. conv1_1:0.5") from None
-    if not names:
-        raise LayerError("no layers given")
-    if len(set(names)) != len(names):
-        raise LayerError(f"a layer is listed twice in {','.join(names)}")
-    return tuple(names), (tuple(weights) if any(":" in i for i in items) else None)
+CHANNELS = (64, 128, 256, 512, 512)  # of the conv layers in each block
 
 
 @dataclass(frozen=True)
@@ -107,6 +41,9 @@ TORCHVISION = Preprocessing(scale=1.0, bgr=False, mean=(0.485, 0.456, 0.406),
 
 class Normalize(nn.Module):
     """Turns RGB [0, 1] images into the input a weights source was trained on."""
+
+    scale: Tensor
+    shift: Tensor
 
     def __init__(self, spec: Preprocessing) -> None:
         super().__init__()
@@ -142,7 +79,7 @@ class VGG19Features(nn.Module):
         weights: conv weights and biases by name (see :data:`ConvWeights`).
         preprocessing: the weights source's input convention.
         layers: the layers whose activations :meth:`forward` returns.
-        pooling: ``"max"`` (as trained) or ``"avg"`` (Gatys et al., the seed report).
+        pooling: ``"max"`` (as trained) or ``"avg"`` (Gatys et al., the 2018 report).
     """
 
     def __init__(self, weights: ConvWeights, preprocessing: Preprocessing, *,
@@ -207,3 +144,18 @@ def pool_factor(layer: str) -> int:
 def channels_of(layer: str) -> int:
     """Number of channels of ``layer``'s activations."""
     return CHANNELS[int(resolve_layer(layer)[4]) - 1]
+
+
+def layer_weights(config: StyleConfig, kind: str) -> dict[str, float]:
+    """``{layer: overall weight * layer weight}`` for ``kind`` = ``content`` or ``style``.
+
+    With ``layer_weighting="channels"`` the style layers' weights are also multiplied by
+    1/C^2 (C: the layer's channels), rescaled so that they average 1.
+    """
+    names = getattr(config, f"{kind}_layers")
+    per_layer = getattr(config, f"{kind}_layer_weights") or (1.0,) * len(names)
+    if kind == "style" and config.layer_weighting == "channels":
+        per_layer = tuple(w * c for w, c in zip(per_layer, channel_weights(
+            [channels_of(n) for n in names])))
+    overall = getattr(config, f"{kind}_weight")
+    return {n: overall * w for n, w in zip(names, per_layer) if overall * w != 0.0}

@@ -31,7 +31,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .vgg import CAFFE, CONV_NAMES, TORCHVISION, ConvWeights, Preprocessing, channels_of
+from .config import CONV_NAMES
+from .vgg import CAFFE, TORCHVISION, ConvWeights, Preprocessing, channels_of
 
 log = logging.getLogger(__name__)
 
