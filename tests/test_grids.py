@@ -127,14 +127,6 @@ def test_seed_notation_of_names_and_other_inits():
         "Ts=relu1_1,conv2_1 init=content lr_factor=0.7"
 
 
-@pytest.mark.parametrize(("value", "text"), [(100000, "1e5"), (1e5, "1e5"), (500, "500"),
-                                             (0.7, "0.7"), (1e-4, "1e-4"), (0.001, "0.001"),
-                                             (1000, "1000"), (12345.5, "12345.5"), (2.5e-7, "2.5e-7")])
-def test_numbers_are_short_and_exact(value, text):
-    assert grids.number(value) == text
-    assert float(text) == value
-
-
 def test_slugs_are_file_names():
     assert grids.slug("Ts=2,4,8,12,16 Tc=9 Ws=1e5 Wc=1 N avg 512") == \
         "ts-2-4-8-12-16-tc-9-ws-1e5-wc-1-n-avg-512"

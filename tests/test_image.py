@@ -27,7 +27,6 @@ from estilo.image import (
     ImageError,
     load_alpha,
     load_image,
-    parse_size,
     resize,
     to_pil,
     to_tensor,
@@ -468,7 +467,7 @@ def test_saveable_combinations_cover_every_format():
     assert len(SAVEABLE) > 30
 
 
-# --- working_size, resize, parse_size --------------------------------------------------------
+# --- working_size, resize -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -525,20 +524,6 @@ def test_resize():
     small = resize(im, (10, 5))
     assert small.size == (10, 5) and pixel(small) == (255, 0, 0)
     assert resize(im, (300, 150)).size == (300, 150)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("512", 512), (" 640x480 ", (640, 480)), ("640X480", (640, 480)), ("640 × 480", (640, 480))],
-)
-def test_parse_size_good(text, expected):
-    assert parse_size(text) == expected
-
-
-@pytest.mark.parametrize("text", ["", "abc", "0", "-5", "1.5", "640x", "x480", "640x0", "1x2x3"])
-def test_parse_size_bad(text):
-    with pytest.raises(ValueError, match="640x480"):
-        parse_size(text)
 
 
 # --- tensors ---------------------------------------------------------------------------------

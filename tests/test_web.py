@@ -89,7 +89,7 @@ def test_time_limit_stops_a_run(tiny: StyleConfig, content_path: Path, style_pat
     ({"weights": "/etc/passwd"}, "not settable from the web page: weights"),
     ({"init": "/etc/passwd"}, "init must be one of content, content+noise"),
     ({"pooling": "median"}, "pooling must be one of max, avg"),
-    ({"seed": "1; rm"}, "seed must be a number"),
+    ({"seed": "1; rm"}, "bad value '1; rm' for seed: expected a whole number"),
     ({"seed": 1.5}, "seed must be a whole number"),
     ({"style_weight": -1.0}, "style_weight must be a non-negative number"),
 ])
@@ -100,9 +100,9 @@ def test_the_job_rechecks_every_option(studio: Studio, content_path: Path, style
 
 
 def test_coerce_keeps_types() -> None:
-    assert coerce("size", 64.0, 512) == 64 and isinstance(coerce("size", 64.0, 512), int)
-    assert coerce("style_weight", "1e4", 1e5) == 1e4
-    assert coerce("pooling", "max", "avg") == "max"
+    assert coerce("size", 64.0) == 64 and isinstance(coerce("size", 64.0), int)
+    assert coerce("style_weight", "1e4") == 1e4
+    assert coerce("pooling", "max") == "max"
 
 
 def _heic(path: Path) -> None:

@@ -17,12 +17,13 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, get_args
+from typing import Any, NoReturn
 
-from .config import FIELDS, INITS, ConfigError, LayerError, StyleConfig
+from .config import FIELDS, ConfigError, LayerError, StyleConfig, choices
 from .devices import DeviceError
-from .image import ImageError, parse_size, to_pil
+from .image import ImageError, to_pil
 from .metadata import version
+from .options import HELP, flag, parse
 from .output import OutputError, check_output_path, save_image
 from .progress import Progress
 from .pyramid import describe, plan
@@ -38,115 +39,11 @@ SUBCOMMANDS: dict[str, str] = {
     "batch": "estilo.batch_cli", "recolor": "estilo.recolor", "web": "estilo.web",
 }
 
-HELP = {
-    "size": "output long side in px, or WxH (default %(default)s)",
-    "style_size": "style image long side in px at the output scale (default: as --size)",
-    "upscale": "allow an output larger than the content image",
-    "background": "colour that transparent parts of the inputs are put on: a name or #rrggbb "
-                  "(default %(default)s)",
-    "content_layers": "content layers: names (conv4_2, relu4_2) or seed indices (10), "
-                      "optionally name:weight (default %(default)s)",
-    "style_layers": "style layers, same syntax (default %(default)s)",
-    "content_layer_weights": "per-layer content weights, comma-separated",
-    "style_layer_weights": "per-layer style weights, comma-separated",
-    "content_weight": "content loss weight Wc (default %(default)s)",
-    "style_weight": "style loss weight Ws (default %(default)s)",
-    "tv_weight": "total variation weight (default %(default)s)",
-    "feature_norm": "per-layer activation normalisation (default %(default)s; see README)",
-    "gram_norm": "Gram matrix divisor: chw = C*H*W (seed), hw = H*W (default %(default)s)",
-    "weights": "VGG19 weights: caffe, torchvision, random or a state dict path "
-               "(default %(default)s)",
-    "pooling": "pooling layers (default %(default)s)",
-    "init": f"initial image: {', '.join(INITS)} or an image path (default %(default)s)",
-    "noise_ratio": "share of noise for --init content+noise (default %(default)s)",
-    "seed": "random seed (default %(default)s)",
-    "optimizer": "optimiser (default %(default)s)",
-    "lr": "learning rate for pixels in [0,1] (the seed's 0-255 rates / 255; "
-          "default: per optimiser)",
-    "lr_schedule": "learning-rate schedule; adaptive = the seed's (default %(default)s)",
-    "lr_patience": "adaptive: worse steps before lowering the rate (default %(default)s)",
-    "lr_factor": "adaptive: rate multiplier (default %(default)s)",
-    "lr_min": "adaptive: floor of the rate (default %(default).5g)",
-    "iterations": "iterations at the output size (default %(default)s); each coarser level "
-                  "of the multi-scale schedule adds --scale-iterations (the plan is printed "
-                  "at the start)",
-    "scales": "multi-scale levels; 0 = automatic, 1 = off (default %(default)s)",
-    "start_size": "long side of the coarsest level (default %(default)s)",
-    "scale_iterations": "iterations at each coarser level (default %(default)s)",
-    "device": "auto, cpu, cuda, cuda:N or mps (default %(default)s)",
-    "style_scale": "style size relative to the output's: 2 = larger strokes, 0.5 = finer "
-                   "(default %(default)s)",
-    "style_loss": "style statistics: gram (Gatys) or meancov (mean and covariance, "
-                  "Wasserstein-2) (default %(default)s)",
-    "layer_weighting": "style layer weights: equal, or channels = 1/C^2 as in Gatys' code "
-                       "(default %(default)s)",
-    "style_blend": "weight of each style, comma-separated, e.g. 3,7 (normalised to sum 1; "
-                   "a folder counts as one style; default equal)",
-    "preserve_color": "keep the content's colours: luminance = transfer luminance only, "
-                      "match = recolour the style to the content first (default %(default)s)",
-    "mask": "image with one flat colour per style, dark to light in the styles' order: "
-            "each style paints only its region (see README)",
-    "keep_alpha": "give the output the content's transparency (PNG, WEBP, TIFF)",
-    "precision": "network precision; auto = bfloat16 where the CPU/GPU computes it natively, "
-                 "else float32 (default %(default)s)",
-    "checkpointing": "recompute VGG segments during backward to save memory; auto = only when "
-                     "the size needs it (default %(default)s)",
-}
 # Extra spellings of generated options.
 ALIASES: dict[str, tuple[str, ...]] = {"style_blend": ("--blend",)}
 # Spellings that were removed, with what to type instead.
 RENAMED = {"--style-weights": "--style-blend (the weight of each style); --style-weight is the "
                               "style loss weight Ws"}
-# What to say when a single number is given a list (the options that look alike).
-NUMBER_HINTS = {"style_weight": "the weight of each style is --style-blend, e.g. --style-blend 3,7",
-                "content_weight": "per-layer weights go in --content-layers, e.g. conv4_2:2"}
-
-
-def flag(name: str) -> str:
-    """The command-line flag of a StyleConfig field: ``style_blend`` -> ``--style-blend``."""
-    return "--" + name.replace("_", "-")
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(t) for t in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 3,7, not "
-                                         f"{text!r}") from None
-
-
-def _number(name: str) -> Callable[[str], float]:
-    """A float converter whose message says what the option expects (and what it is not)."""
-    def convert(text: str) -> float:
-        try:
-            return float(text)
-        except ValueError:
-            hint = f" ({NUMBER_HINTS[name]})" if name in NUMBER_HINTS and "," in text else ""
-            raise argparse.ArgumentTypeError(f"expected one number, e.g. 1e5, not "
-                                             f"{text!r}{hint}") from None
-
-    return convert
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-
-
-def _size(text: str) -> int | tuple[int, int]:
-    try:
-        return parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "size": _size, "style_size": int, "content_layers": str, "style_layers": str,
-    "content_layer_weights": _floats, "style_layer_weights": _floats, "lr": float, "init": str,
-    "weights": str, "device": str, "style_blend": _floats, "mask": str,
-}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,9 +52,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig | None = None) -> None:
-    """One ``--option`` per StyleConfig field, its default taken from the config."""
+    """One ``--option`` per StyleConfig field (see :mod:`estilo.options`), its default taken
+    from ``defaults``."""
     defaults = defaults or StyleConfig()
-    hints = {f.name: f.type for f in dataclasses.fields(StyleConfig)}
     for name in FIELDS:
         default = getattr(defaults, name)
         option = flag(name)
@@ -165,27 +62,23 @@ def add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig | 
             parser.add_argument(option, action=argparse.BooleanOptionalAction, default=default,
                                 help=HELP[name])
             continue
-        choices = _literal_choices(str(hints[name]))
-        kind = CONVERTERS.get(name) or _converter(name, default)
+        allowed = choices(name)
         shown = ",".join(default) if isinstance(default, tuple) and name.endswith("layers") else default
-        parser.add_argument(option, *ALIASES.get(name, ()), type=kind, default=shown,
-                            choices=choices, help=HELP[name],
-                            metavar=None if choices else name.upper())
+        parser.add_argument(option, *ALIASES.get(name, ()), type=_argument(name), default=shown,
+                            choices=allowed, help=HELP[name],
+                            metavar=None if allowed else name.upper())
 
 
-def _converter(name: str, default: Any) -> Callable[[str], Any]:
-    if isinstance(default, float):
-        return _number(name)
-    if isinstance(default, int):
-        return _integer
-    return type(default)
+def _argument(name: str) -> Callable[[str], Any]:
+    """argparse's ``type=`` for an option: :func:`estilo.options.parse`, its message shown."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(name, text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
 
-
-def _literal_choices(type_name: str) -> tuple[str, ...] | None:
-    from . import config as config_module
-
-    alias = getattr(config_module, type_name, None)
-    return tuple(get_args(alias)) or None if alias is not None else None
+    convert.__name__ = name
+    return convert
 
 
 def config_from_args(args: argparse.Namespace) -> StyleConfig:

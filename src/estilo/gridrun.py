@@ -36,7 +36,6 @@ from .grids import (
     Row,
     RowResult,
     configs,
-    converted,
     csv_table,
     differing,
     label,
@@ -44,7 +43,6 @@ from .grids import (
     parse_param,
     slug,
     spec_from,
-    text,
 )
 from .image import (
     OutputError,
@@ -57,6 +55,7 @@ from .image import (
 )
 from .inputs import ImageInput, StyleInput
 from .losses import Objective
+from .options import text, values
 from .progress import Progress
 from .pyramid import plan, style_side
 from .transfer import Job, NonFiniteError, Step, Stylizer
@@ -337,7 +336,7 @@ def grid(content: ImageInput, style: StyleInput, output: str | Path, *,
         ``KeyboardInterrupt`` goes on.
     """
     spec = spec_from(preset_name=preset, grid_file=grid_file, params=params, rows=rows)
-    return Grid(content, style, spec, output, overrides=converted(options), resume=resume,
+    return Grid(content, style, spec, output, overrides=values(options), resume=resume,
                 overwrite=overwrite, tile_size=tile_size, columns=columns, eval_size=eval_size,
                 eval_weights=eval_weights).run()
 

@@ -8,21 +8,20 @@ values. :mod:`estilo.gridrun` runs them; :mod:`estilo.sheet` draws the contact s
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from .config import FIELDS, ConfigError, StyleConfig
+from .options import LIST_OPTIONS, check_names, number, text, value, values
 from .transfer import Step
 
 if sys.version_info >= (3, 11):
@@ -32,13 +31,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 PRESETS = ("seed-table",)
 NOTATIONS = ("names", "seed")
-LIST_FIELDS = ("content_layers", "style_layers", "content_layer_weights", "style_layer_weights")
-"""Fields whose own syntax uses commas: their alternatives in ``--param`` are split on ``;``."""
 SEED_ORDER = ("style_layers", "content_layers", "style_weight", "content_weight", "init",
               "pooling", "size")
 SEED_NAMES = {"style_layers": "Ts", "content_layers": "Tc", "style_weight": "Ws",
               "content_weight": "Wc"}
-_DEFAULTS = StyleConfig.__dataclass_fields__
 log = logging.getLogger(__name__)
 
 
@@ -53,67 +49,19 @@ class GridSpec:
     notation: str = "names"
 
 
-def convert(name: str, value: Any) -> Any:
-    """A StyleConfig value from text (as the CLI parses it) or from a TOML/Python value.
-
-    Raises:
-        ConfigError: unknown field, or a value the field's converter rejects.
-    """
-    check_names([name])
-    default = _DEFAULTS[name].default
-    if isinstance(value, str):
-        return _from_text(name, value, default)
-    if name.endswith("_layers") and isinstance(value, (int, list, tuple)):
-        return tuple(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
-    if isinstance(value, list):
-        return tuple(value)
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def _from_text(name: str, text: str, default: Any) -> Any:
-    from .cli import CONVERTERS
-
-    if default is None and text.strip().lower() in ("none", "default"):
-        return None
-    if isinstance(default, bool):
-        return _boolean(name, text)
-    try:
-        return CONVERTERS.get(name, type(default))(text.strip())
-    except (ValueError, argparse.ArgumentTypeError) as e:
-        raise ConfigError(f"bad value {text!r} for {name}: {e}") from None
-
-
-def _boolean(name: str, text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} takes true or false, not {text!r}")
-
-
-def check_names(names: Iterable[str]) -> None:
-    """Raise :class:`ConfigError` (listing the valid names) for a name that is no option."""
-    unknown = [n for n in names if n not in FIELDS]
-    if unknown:
-        raise ConfigError(f"unknown option {unknown[0]!r}; valid names: {', '.join(FIELDS)}")
-
-
 def parse_param(text: str) -> tuple[str, list[Any]]:
     """``"style_weight=1e3,1e5"`` -> ``("style_weight", [1000.0, 100000.0])``.
 
     Alternatives are separated by commas, or by ``;`` for the layer options (whose values
     contain commas): ``style_layers=1,3,5;2,4,8``. Dashes in the name may be used.
     """
-    name, sep, values = text.partition("=")
+    name, sep, alternatives = text.partition("=")
     name = name.strip().replace("-", "_")
-    if not sep or not name or not values.strip():
+    if not sep or not name or not alternatives.strip():
         raise ConfigError(f"--param takes NAME=V1,V2,..., not {text!r}")
     check_names([name])
-    parts = values.split(";" if name in LIST_FIELDS else ",")
-    return name, [convert(name, p) for p in parts if p.strip()]
+    parts = alternatives.split(";" if name in LIST_OPTIONS else ",")
+    return name, [value(name, p) for p in parts if p.strip()]
 
 
 def expand(params: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -151,11 +99,7 @@ def parse_spec(text: str, name: str = "<grid>") -> GridSpec:
     notation = data.get("notation", "names")
     if notation not in NOTATIONS:
         raise ConfigError(f"grid file {name}: notation must be one of {', '.join(NOTATIONS)}")
-    return GridSpec(tuple(converted(r) for r in rows), converted(data.get("base", {})), notation)
-
-
-def converted(table: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: convert(k, v) for k, v in table.items()}
+    return GridSpec(tuple(values(r) for r in rows), values(data.get("base", {})), notation)
 
 
 def preset(name: str) -> GridSpec:
@@ -189,10 +133,10 @@ def spec_from(*, preset_name: str | None = None, grid_file: str | Path | None = 
         return load_spec(grid_file)
     if params is not None:
         check_names(params)
-        lists = {n: [convert(n, v) for v in values] for n, values in params.items()}
+        lists = {n: [value(n, v) for v in vs] for n, vs in params.items()}
         return GridSpec(tuple(expand(lists)))
     assert rows is not None
-    return GridSpec(tuple(converted(r) for r in rows))
+    return GridSpec(tuple(values(dict(r)) for r in rows))
 
 
 # --------------------------------------------------------------------------- labels
@@ -201,30 +145,6 @@ def differing(configs: Sequence[StyleConfig]) -> list[str]:
     """Field names whose values are not the same in every config (in field order)."""
     dicts = [c.to_dict() for c in configs]
     return [n for n in FIELDS if any(d[n] != dicts[0][n] for d in dicts[1:])]
-
-
-def number(value: float) -> str:
-    """Short text for a number: ``500``, ``0.7``, ``1e5``, ``1e-4`` (exact, round-trips)."""
-    if isinstance(value, int) and not isinstance(value, float):
-        value = float(value)
-    plain = np.format_float_positional(value, trim="-")
-    short = np.format_float_scientific(value, trim="-", exp_digits=1).replace("+", "")
-    return short if len(short) <= len(plain) - 2 else plain
-
-
-def text(name: str, value: Any) -> str:
-    """A value as the CLI would take it: ``1e5``, ``conv1_1,conv2_1``, ``40x32``, ``avg``."""
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return number(value)
-    if isinstance(value, (tuple, list)):
-        if name == "size" and len(value) == 2:
-            return f"{value[0]}x{value[1]}"
-        return ",".join(text(name, v) for v in value)
-    return str(value)
 
 
 def seed_layers(names: Sequence[str]) -> str:

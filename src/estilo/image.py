@@ -24,7 +24,6 @@ import functools
 import io
 import logging
 import os
-import re
 import struct
 import warnings
 from collections.abc import Iterator
@@ -506,22 +505,6 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     return bytes(owned.untyped_storage())
 
 
-def parse_size(text: str) -> int | tuple[int, int]:
-    """Parse ``"512"`` (long side) or ``"640x480"`` (width x height).
-
-    Raises:
-        ValueError: If ``text`` is neither form or a number is zero.
-    """
-    match = re.fullmatch(r"\s*([0-9]+)\s*(?:[x×X]\s*([0-9]+)\s*)?", text)
-    values = [int(g) for g in match.groups() if g is not None] if match else []
-    if not values or min(values) <= 0:
-        raise ValueError(
-            f"invalid size {text!r}: give the long side in px (e.g. '512') or WIDTHxHEIGHT "
-            "(e.g. '640x480')"
-        )
-    return values[0] if len(values) == 1 else (values[0], values[1])
-
-
 # Re-exported for code written before the split; estilo.output imports from this module, so
 # this import stays at the end, after every name output.py needs is defined.
 from .output import (
@@ -543,7 +526,6 @@ __all__ = [
     "describe_error",
     "load_alpha",
     "load_image",
-    "parse_size",
     "read_parameters",
     "resize",
     "same_aspect",

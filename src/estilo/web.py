@@ -28,7 +28,6 @@ import gc
 import ipaddress
 import logging
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -37,14 +36,15 @@ import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any
 
 import torch
 from PIL import Image
 
-from .config import FIELDS, INITS, ConfigError, StyleConfig
+from .config import FIELDS, INITS, ConfigError, StyleConfig, choices
 from .demo import EXAMPLE_NAMES, example_folder
 from .image import ImageError, load_image, save_image, to_pil, working_size
+from .options import help_text, value
 from .transfer import Job, NonFiniteError, Step, Stylizer
 
 log = logging.getLogger(__name__)
@@ -103,35 +103,20 @@ def ui_fields() -> tuple[str, ...]:
 
 def field_choices(name: str) -> tuple[Any, ...] | None:
     """The allowed values of a choice field (``init``: the named ones only), else None."""
-    if name == "init":
-        return INITS
-    hint = get_type_hints(StyleConfig)[name]
-    return get_args(hint) if get_origin(hint) is Literal else None
+    return INITS if name == "init" else choices(name)
 
 
-def coerce(name: str, value: Any, default: Any) -> Any:
-    """A client's value for field ``name``, converted to the default's type and checked.
+def coerce(name: str, raw: Any) -> Any:
+    """A client's value for field ``name`` (see :func:`estilo.options.value`); a choice field
+    takes only its choices (``init``: no paths from a client).
 
     Raises:
-        ConfigError: the value is not one of the choices or not a number.
+        ConfigError: the value is not one of the choices or not of the option's kind.
     """
-    choices = field_choices(name)
-    if choices is not None:
-        if value not in choices:
-            raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, "
-                              f"not {value!r}")
-        return value
-    if isinstance(default, bool):
-        return bool(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number, not {value!r}") from None
-    if isinstance(default, float) or default is None:
-        return number
-    if not number.is_integer():
-        raise ConfigError(f"{name} must be a whole number, not {value!r}")
-    return int(number)
+    allowed = field_choices(name)
+    if allowed is not None and raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, allowed))}, not {raw!r}")
+    return value(name, raw)
 
 
 def long_side(size: int | tuple[int, int]) -> int:
@@ -184,8 +169,7 @@ class Studio:
         unknown = set(values) - set(ui_fields())
         if unknown:
             raise ConfigError(f"option(s) not settable from the web page: {', '.join(sorted(unknown))}")
-        options = {name: coerce(name, value, getattr(self.defaults, name))
-                   for name, value in values.items()}
+        options = {name: coerce(name, raw) for name, raw in values.items()}
         config = self.defaults.replace(**options)
         self.check_limits(config)
         return config
@@ -386,12 +370,8 @@ def _widget(gr: Any, name: str, studio: Studio) -> Any:
 
 
 def _info(name: str) -> str:
-    """The CLI's help for a field, without its default (the widget shows the value)."""
-    from .cli import HELP
-
-    if name in INFO:
-        return INFO[name]
-    return re.sub(r"\s*\(default.*\)$", "", HELP.get(name, "")).replace("--", "")
+    """The option's help, without its default (the widget shows the value)."""
+    return INFO[name] if name in INFO else help_text(name)
 
 
 @dataclass
