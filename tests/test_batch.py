@@ -14,7 +14,7 @@ import pytest
 from conftest import make_content, make_style
 from estilo import StyleConfig, cli
 from estilo.batch import BatchError, check_name, plan, read_manifest, run_batch
-from estilo.image import read_parameters
+from estilo.output import read_parameters
 
 FAST = ["--weights", "random", "--size", "48", "--iterations", "2", "--scales", "1",
         "--style-layers", "1", "--content-layers", "1", "--device", "cpu"]

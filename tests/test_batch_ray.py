@@ -14,7 +14,7 @@ import pytest
 from conftest import make_content, make_style
 from estilo import StyleConfig
 from estilo.batch import run_batch
-from estilo.image import read_parameters
+from estilo.output import read_parameters
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")

@@ -16,7 +16,8 @@ from estilo.color import (
     rgb_to_yiq,
     yiq_to_rgb,
 )
-from estilo.image import load_image, read_parameters, resize, to_tensor
+from estilo.image import load_image, resize, to_tensor
+from estilo.output import read_parameters
 from estilo.recolor import recolor_image
 
 

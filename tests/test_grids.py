@@ -14,7 +14,7 @@ from PIL import Image
 import estilo
 from estilo import cli, gridrun, grids
 from estilo.config import ConfigError, StyleConfig
-from estilo.image import read_parameters
+from estilo.output import read_parameters
 from estilo.transfer import Job
 
 SEED_TS = ("conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_4")   # 2,4,8,12,16

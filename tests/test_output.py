@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms
 
-from estilo import image as eimage
-from estilo import output as eoutput
 from estilo.image import ImageError, load_image
 from estilo.output import OutputError, check_output_path, read_parameters, save_image
 from imaging import close_to, pixel, write
@@ -28,11 +26,6 @@ def assert_one_line(exc: pytest.ExceptionInfo[BaseException], *needles: str) -> 
     for needle in needles:
         assert needle in text, text
     return text
-
-
-def test_output_names_are_still_importable_from_estilo_image():
-    for name in eoutput.__all__:
-        assert getattr(eimage, name) is getattr(eoutput, name)
 
 
 # --- check_output_path -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import make_content
 from estilo import ConfigError, ImageError, StyleConfig
 from estilo.config import FIELDS
-from estilo.image import read_parameters
+from estilo.output import read_parameters
 from estilo.web import (
     UI_FIELDS,
     Limits,

@@ -24,7 +24,7 @@ import pytest
 import estilo
 from conftest import make_content, make_style
 from estilo import StyleConfig
-from estilo.image import read_parameters
+from estilo.output import read_parameters
 from estilo.web import ui_fields
 
 pytest.importorskip("gradio")

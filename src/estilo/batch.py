@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
 import io
 import json
 import logging
@@ -38,13 +37,9 @@ from typing import Any, Literal
 from PIL import Image
 
 from .config import INITS, ConfigError, StyleConfig
-from .image import (
-    WRITABLE_SUFFIXES,
-    OutputError,
-    check_output_path,
-    read_parameters,
-    save_image,
-)
+from .files import sha256, write_atomic
+from .image import image_files
+from .output import OutputError, check_output_path, read_parameters, save_image
 from .workers import Outcome, Task, inline, local_workers, pool, ray_tasks
 
 log = logging.getLogger(__name__)
@@ -53,7 +48,6 @@ DEFAULT_NAME = "{content}_{style}.png"
 NAME_FIELDS = ("content", "style", "index")
 SUMMARY_NAME = "batch-summary.json"
 BACKENDS = ("local", "ray")
-IMAGE_SUFFIXES = frozenset({*WRITABLE_SUFFIXES, ".gif"})
 Status = Literal["done", "skipped", "failed"]
 
 
@@ -142,8 +136,7 @@ def expand_inputs(patterns: Iterable[str | os.PathLike[str]], what: str = "input
 
 def _images_at(path: Path, what: str) -> list[Path]:
     if path.is_dir():
-        return sorted(p for p in path.iterdir()
-                      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        return image_files(path)
     if not path.exists():
         raise BatchError(f"{what} {str(path)!r} does not exist; check the path")
     return [path]
@@ -291,7 +284,7 @@ class _Hashes:
     def __call__(self, path: Path) -> str | None:
         if path not in self._known:
             try:
-                self._known[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+                self._known[path] = sha256(path)
             except OSError:
                 self._known[path] = None
         return self._known[path]
@@ -471,11 +464,9 @@ def _store(outcome: Outcome, item: Item) -> ItemResult:
 def _write_summary(report: Summary) -> None:
     """Write the JSON summary atomically (a failure to write it is logged, not raised)."""
     assert report.path is not None
-    temp = report.path.with_name(f".{report.path.name}.tmp")
     try:
         report.path.parent.mkdir(parents=True, exist_ok=True)
-        temp.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(temp, report.path)
+        write_atomic(report.path, json.dumps(report.to_dict(), indent=2) + "\n")
     except OSError as e:
         log.warning("could not write the batch summary %r: %s", str(report.path), e)
 

@@ -44,18 +44,11 @@ from .grids import (
     slug,
     spec_from,
 )
-from .image import (
-    OutputError,
-    check_output_path,
-    read_parameters,
-    resize,
-    save_image,
-    to_tensor,
-    working_size,
-)
+from .image import resize, to_tensor, working_size
 from .inputs import ImageInput, StyleInput
 from .losses import Objective
 from .options import text, values
+from .output import OutputError, check_output_path, read_parameters, save_image
 from .progress import Progress
 from .pyramid import plan, style_side
 from .transfer import Job, NonFiniteError, Step, Stylizer

@@ -13,8 +13,7 @@ Conventions:
 * Pillow's global settings (``Image.MAX_IMAGE_PIXELS``, ``ImageFile.LOAD_TRUNCATED_IMAGES``)
   are never changed; our own pixel limit is checked from the header before decoding.
 
-Writing files (output paths, atomic saves, embedded parameters) lives in :mod:`estilo.output`;
-its public names are re-exported here for code written before the split.
+Writing files (output paths, atomic saves, embedded parameters) lives in :mod:`estilo.output`.
 """
 
 from __future__ import annotations
@@ -39,6 +38,14 @@ DEFAULT_MAX_PIXELS: int = 50_000_000  # our own decode limit, checked from the h
 MIN_SIDE: int = 32  # minimum working short side in px for VGG19
 ASPECT_TOLERANCE = 0.02  # relative difference of two width/height ratios still "the same"
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
+            ".tif": "TIFF", ".tiff": "TIFF", ".gif": "GIF"}
+"""The file name suffixes of the formats read (:data:`ALLOWED_FORMATS`), with their format."""
+IMAGE_SUFFIXES = tuple(SUFFIXES)
+"""Which files in a folder are images (a folder of styles, a batch's inputs)."""
+WRITABLE_SUFFIXES = {s: SUFFIXES[s] for s in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff",
+                                              ".bmp")}
+"""The suffixes an output may have (every format read but GIF), with their format."""
 
 Source = str | os.PathLike[str] | Image.Image | bytes
 
@@ -385,6 +392,12 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The image files in ``folder`` (by suffix, hidden files skipped), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                  and not p.name.startswith(".") and p.is_file())
+
+
 # --- sizes and tensors -----------------------------------------------------------------------
 
 
@@ -505,31 +518,20 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     return bytes(owned.untyped_storage())
 
 
-# Re-exported for code written before the split; estilo.output imports from this module, so
-# this import stays at the end, after every name output.py needs is defined.
-from .output import (
-    WRITABLE_SUFFIXES,
-    OutputError,
-    check_output_path,
-    read_parameters,
-    save_image,
-)
-
 __all__ = [
     "ALLOWED_FORMATS",
     "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
     "MIN_SIDE",
+    "SUFFIXES",
     "WRITABLE_SUFFIXES",
     "ImageError",
-    "OutputError",
-    "check_output_path",
     "describe_error",
+    "image_files",
     "load_alpha",
     "load_image",
-    "read_parameters",
     "resize",
     "same_aspect",
-    "save_image",
     "srgb_profile",
     "to_pil",
     "to_tensor",

@@ -15,11 +15,11 @@ from PIL import Image
 
 from . import mask
 from .config import INITS, ConfigError, StyleConfig, parse_colour
-from .image import ImageError, load_alpha, load_image, working_size
+from .files import sha256
+from .image import IMAGE_SUFFIXES, ImageError, image_files, load_alpha, load_image, working_size
 
 ImageInput = str | os.PathLike[str] | Image.Image
 StyleInput = ImageInput | Sequence[ImageInput]
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 
 @dataclass(frozen=True)
@@ -118,9 +118,7 @@ def folder_images(folder: str | os.PathLike[str]) -> list[Path]:
         ImageError: the folder has no image files.
     """
     path = Path(folder).expanduser()
-    found = sorted(p for p in path.iterdir()
-                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-                   and p.is_file())
+    found = image_files(path)
     if not found:
         raise ImageError(f"style folder {str(path)!r} has no images "
                          f"({', '.join(IMAGE_SUFFIXES)}); put style images in it")
@@ -139,7 +137,7 @@ def load_source(item: ImageInput, background: tuple[int, int, int] = (255, 255, 
     path = Path(item).expanduser()
     image = load_image(path, background=background)
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256(path)
     except OSError as e:
         raise ImageError(f"cannot read {str(path)!r}: {e.strerror}") from None
     return Source(image, path.name, digest, str(path.resolve()))

@@ -10,11 +10,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import secrets
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,19 +20,11 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from .image import ImageError, describe_error, resize, srgb_profile
+from .files import write_atomic
+from .image import WRITABLE_SUFFIXES, ImageError, describe_error, resize, srgb_profile
 
 logger = logging.getLogger(__name__)
 
-WRITABLE_SUFFIXES = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-}
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 
 
@@ -216,21 +206,8 @@ def _save_options(fmt: str, parameters: dict[str, Any] | None) -> dict[str, Any]
 
 
 def _atomic_save(img: Image.Image, target: Path, fmt: str, options: dict[str, Any]) -> Path:
-    """Write to a temporary file next to ``target``, fsync, then ``os.replace``."""
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 (not mkstemp's 0o600) so the final file gets the user's umask.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format=fmt, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    return target.resolve()
+    """Save through :func:`estilo.files.write_atomic`; return the resolved path."""
+    return write_atomic(target, lambda fh: img.save(fh, format=fmt, **options)).resolve()
 
 
 def _fallback_path(target: Path) -> Path:
@@ -271,7 +248,6 @@ def read_parameters(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 __all__ = [
-    "WRITABLE_SUFFIXES",
     "OutputError",
     "check_output_path",
     "read_parameters",

@@ -19,17 +19,9 @@ from PIL import Image
 
 from . import color
 from .cli import _Parser, guarded
-from .image import (
-    check_output_path,
-    load_alpha,
-    read_parameters,
-    resize,
-    same_aspect,
-    save_image,
-    to_pil,
-    to_tensor,
-)
+from .image import load_alpha, resize, same_aspect, to_pil, to_tensor
 from .inputs import load_source
+from .output import check_output_path, read_parameters, save_image
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ The new image records ``iterations_done`` counted from the start of the first ru
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 
 from . import metadata
 from .config import ConfigError, StyleConfig
+from .files import sha256
 from .image import ImageError
 from .output import check_output_path, read_parameters
 from .transfer import Job, Step, Stylizer
@@ -133,16 +133,16 @@ def _find_input(entry: dict[str, Any], given: PathLike | None, verify: bool, rol
     if not path.is_file():
         raise ImageError(f"the {role} image {name!r} is not at {str(path)!r} (moved or "
                          f"deleted?); give it with {flag} PATH")
-    if verify and _sha256(path) != entry.get("sha256"):
+    if verify and _digest(path) != entry.get("sha256"):
         raise ImageError(f"the {role} image {str(path)!r} is not the one the run used (its "
                          f"sha256 differs); give the original with {flag} PATH, or use "
                          "--no-verify to continue with it anyway")
     return path
 
 
-def _sha256(path: Path) -> str:
+def _digest(path: Path) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256(path)
     except OSError as exc:
         raise ImageError(f"cannot read {str(path)!r} ({exc.strerror}); check its "
                          "permissions") from None

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from .files import write_atomic
+
 TILE = 320          # default display size of a tile (long side, px)
 MARGIN = 12         # px around and between tiles
 FONT_SIZE = 15
@@ -104,7 +106,7 @@ def write_csv(path: str | os.PathLike[str], header: Sequence[str],
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    return _write_text(Path(path), buffer.getvalue())
+    return write_atomic(path, buffer.getvalue())
 
 
 def markdown(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -119,11 +121,4 @@ def write_markdown(path: str | os.PathLike[str], title: str, paragraphs: Sequenc
                    header: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
     """A Markdown file: a title, paragraphs, then the table."""
     body = f"# {title}\n\n" + "".join(p + "\n\n" for p in paragraphs) + markdown(header, rows)
-    return _write_text(Path(path), body)
-
-
-def _write_text(path: Path, text: str) -> Path:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, path)
-    return path
+    return write_atomic(path, body)

