@@ -62,3 +62,27 @@ def tiny() -> StyleConfig:
 @pytest.fixture(autouse=True)
 def _seeded() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def quick() -> StyleConfig:
+    """Faster than `tiny`: 48 px, two iterations, one layer."""
+    return StyleConfig(weights="random", size=48, iterations=2, scales=1, device="cpu",
+                       style_layers=("conv1_1",), content_layers=("conv1_1",))
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> dict[str, list[Path]]:
+    """Two contents (one a JPEG) in photos/, two styles in styles/, and an unreadable file."""
+    photos, styles = tmp_path / "photos", tmp_path / "styles"
+    photos.mkdir()
+    styles.mkdir()
+    make_content((64, 48)).save(photos / "a.png")
+    make_content((48, 64)).save(photos / "b.jpg")
+    make_style((48, 48)).save(styles / "wave.png")
+    make_style((56, 56)).rotate(90).save(styles / "swirl.png")
+    (photos / "notes.txt").write_text("not an image, not picked from the folder")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    return {"contents": [photos / "a.png", photos / "b.jpg"],
+            "styles": [styles / "swirl.png", styles / "wave.png"], "broken": [broken]}

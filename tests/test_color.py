@@ -2,9 +2,8 @@
 
 import pytest
 import torch
-from PIL import Image
 
-from estilo import Stylizer, cli
+from estilo import Stylizer
 from estilo.color import (
     color_statistics,
     combine_luminance,
@@ -16,9 +15,8 @@ from estilo.color import (
     rgb_to_yiq,
     yiq_to_rgb,
 )
-from estilo.image import load_image, resize, to_tensor
-from estilo.output import read_parameters
-from estilo.recolor import recolor_image
+from estilo.io.image import load_image, resize, to_tensor
+from imaging import chroma_difference
 
 
 def _image(seed, low=0.2, high=0.8, size=(12, 10)):
@@ -84,22 +82,17 @@ def test_recolor_modes():
         recolor(x, c, "hue")
 
 
-def _chroma_difference(result, content_path, size):
-    content = to_tensor(resize(load_image(content_path), size))
-    return (rgb_to_yiq(result)[:, 1:] - rgb_to_yiq(content)[:, 1:]).abs().amax(1)
-
-
 def test_luminance_mode_output_has_the_contents_chroma(content_path, style_path, tiny):
     # Adam: 8 L-BFGS steps on this saturated synthetic pair overshoot and leave most pixels
     # clamped, which says nothing about the colour mode (whose claim is about the rest).
     tiny = tiny.replace(optimizer="adam")
     result = Stylizer().run(content_path, style_path, tiny.replace(preserve_color="luminance"))
-    diff = _chroma_difference(result.tensor, content_path, result.image.size)
+    diff = chroma_difference(result.tensor, content_path, result.image.size)
     in_gamut = ((result.tensor > 1e-3) & (result.tensor < 1 - 1e-3)).all(1)  # not clamped
     assert float(in_gamut.float().mean()) > 0.25   # the synthetic content is very saturated
     assert float(diff[in_gamut].max()) < 1e-4
     plain = Stylizer().run(content_path, style_path, tiny)
-    plain_diff = _chroma_difference(plain.tensor, content_path, plain.image.size)
+    plain_diff = chroma_difference(plain.tensor, content_path, plain.image.size)
     assert float(diff.mean()) < 0.5 * float(plain_diff.mean())
 
 
@@ -134,50 +127,3 @@ def test_match_mode_recolours_the_style_before_the_targets(content_path, style_p
     content = to_tensor(resize(load_image(content_path), (64, 48)))
     mean_s, _ = color_statistics(seen[0])
     assert torch.allclose(mean_s, color_statistics(content)[0], atol=0.03)   # clamping aside
-
-
-def test_recolor_command_writes_luminance_with_the_contents_chroma(content_path, style_path,
-                                                                   tmp_path, capsys):
-    out, new = tmp_path / "out.png", tmp_path / "new.png"
-    assert cli.main([str(content_path), str(style_path), "-o", str(out), "--weights", "random",
-                     "--size", "48", "--iterations", "2", "--scales", "1", "-q"]) == 0
-    assert cli.main(["recolor", str(out), str(content_path), "-o", str(new)]) == 0
-    params = read_parameters(new)
-    assert params["recolor"]["mode"] == "luminance" and params["config"]["weights"] == "random"
-    result, stylised = to_tensor(load_image(new)), to_tensor(load_image(out))
-    diff = _chroma_difference(result, content_path, (48, 36))
-    assert float(diff.mean()) < 0.02
-    assert float((luminance(result) - luminance(stylised)).abs().mean()) < 0.02
-    assert cli.main(["recolor", str(out), str(content_path), "-o", str(new), "--overwrite",
-                     "--mode", "match"]) == 0
-    assert read_parameters(new)["recolor"]["mode"] == "match"
-
-
-def test_recolor_command_errors_are_one_line(content_path, tmp_path, capsys):
-    code = cli.main(["recolor", str(tmp_path / "missing.png"), str(content_path), "-o",
-                     str(tmp_path / "x.png")])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "missing.png" in err
-    with pytest.raises(SystemExit) as info:
-        cli.main(["recolor", str(content_path), str(content_path), "-o", str(tmp_path / "x.png"),
-                  "--mode", "hue"])
-    assert info.value.code == 2
-
-
-def test_recolor_image_api_resizes_the_content():
-    image = Image.new("RGB", (40, 30), (200, 40, 40))
-    content = Image.new("RGB", (80, 60), (40, 40, 200))
-    out = recolor_image(image, content, "match")
-    assert out.size == (40, 30) and out.getpixel((0, 0))[2] > 150
-
-
-def test_recolor_warns_about_a_content_of_another_shape(content_path, style_path, tmp_path,
-                                                        caplog):
-    out, new, square = tmp_path / "out.png", tmp_path / "new.png", tmp_path / "square.png"
-    assert cli.main([str(content_path), str(style_path), "-o", str(out), "--weights", "random",
-                     "--size", "48", "--iterations", "1", "--scales", "1", "-q"]) == 0
-    Image.open(content_path).resize((48, 48)).save(square)
-    assert cli.main(["recolor", str(out), str(content_path), "-o", str(new)]) == 0
-    assert "another shape" not in caplog.text  # the photo it was made from: no warning
-    assert cli.main(["recolor", str(out), str(square), "-o", str(new), "--overwrite"]) == 0
-    assert "the content is 48x48 but the image is 48x36, another shape" in caplog.text

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from estilo.cli import build_parser
+from estilo.cli.stylize import build_parser
 from estilo.config import (
     CONV_NAMES,
     FIELDS,

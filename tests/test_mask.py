@@ -7,7 +7,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from estilo import ConfigError, ImageError, Stylizer
-from estilo.mask import check, colors, layer_masks, region_colors, region_maps
+from estilo.io.inputs import check_mask
+from estilo.mask import colors, layer_masks, region_colors, region_maps
 from estilo.vgg import VGG19Features
 from estilo.weights import load_weights
 
@@ -62,14 +63,14 @@ def test_mask_errors(content_path):
     with Image.open(content_path) as content:
         content.load()
     with pytest.raises(ConfigError, match="2 colour region"):
-        check(_mask(), content.size, 3)
+        check_mask(_mask(), content.size, 3)
     with pytest.raises(ConfigError, match="3 colour region"):
-        check(_mask(colours=((0, 0, 0), (128, 128, 128), (255, 255, 255))), content.size, 2)
+        check_mask(_mask(colours=((0, 0, 0), (128, 128, 128), (255, 255, 255))), content.size, 2)
     with pytest.raises(ConfigError, match="at least two styles"):
-        check(_mask(), content.size, 1)
+        check_mask(_mask(), content.size, 1)
     with pytest.raises(ImageError, match="aspect ratio"):
-        check(_mask(size=(64, 64)), content.size, 2)
-    check(_mask(size=(128, 96)), content.size, 2)      # same aspect, other size: fine
+        check_mask(_mask(size=(64, 64)), content.size, 2)
+    check_mask(_mask(size=(128, 96)), content.size, 2)      # same aspect, other size: fine
     with pytest.raises(ConfigError):
         colors(Image.new("RGB", (64, 48)), 2)
 

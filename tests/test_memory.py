@@ -7,7 +7,7 @@ import torch
 
 from estilo import Stylizer
 from estilo.config import ConfigError
-from estilo.inputs import prepare
+from estilo.io.inputs import prepare
 from estilo.memory import available_bytes, estimate_peak_bytes, largest_fitting, plan
 
 LAYERS = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

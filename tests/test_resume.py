@@ -11,8 +11,8 @@ from PIL import Image
 
 from estilo import cli
 from estilo.config import ConfigError
-from estilo.image import ImageError
-from estilo.output import read_parameters
+from estilo.io.image import ImageError
+from estilo.io.output import read_parameters
 from estilo.resume import resume_job
 from estilo.transfer import Job
 

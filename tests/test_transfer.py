@@ -51,7 +51,7 @@ def test_initialisations(content_path, style_path, tiny, init):
     first = next(iter(Stylizer().steps(content_path, style_path, tiny.replace(init=init, lr=1e-6,
                                                                                  lr_schedule="constant"))))
     image = first.image
-    from estilo.image import load_image, to_tensor
+    from estilo.io.image import load_image, to_tensor
     content = to_tensor(load_image(content_path))
     diff = float((image - content).abs().mean())
     if init == "content":

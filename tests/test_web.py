@@ -13,13 +13,12 @@ from PIL import Image
 from conftest import make_content
 from estilo import ConfigError, ImageError, StyleConfig
 from estilo.config import FIELDS
-from estilo.output import read_parameters
+from estilo.io.output import read_parameters
 from estilo.web import (
     UI_FIELDS,
     Limits,
     Studio,
     coerce,
-    exposure_problem,
     ui_fields,
 )
 
@@ -152,34 +151,3 @@ def test_examples_are_copied_for_gradio() -> None:
     studio = Studio()
     content, style = studio.examples()
     assert Path(content).name == "content.jpg" and studio.check_upload(style).size[0] > 0
-
-
-@pytest.mark.parametrize(("host", "share", "auth", "expected"), [
-    ("127.0.0.1", False, None, None),
-    ("localhost", False, None, None),
-    ("::1", False, None, None),
-    ("0.0.0.0", False, None, False),
-    ("0.0.0.0", False, ("u", "p"), None),
-    ("127.0.0.1", True, None, True),
-    ("127.0.0.1", True, ("u", "p"), None),
-])
-def test_exposure_warnings(host: str, share: bool, auth: object, expected: bool | None) -> None:
-    problem = exposure_problem(host, share, auth)
-    assert (problem[1] if problem else None) is expected
-
-
-def test_share_without_auth_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    from estilo.cli import main
-
-    assert main(["web", "--share"]) == 2
-    assert "--share makes a public link" in capsys.readouterr().err
-
-
-def test_bad_limits_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    from estilo.cli import main
-
-    # The page's size and iterations are clamped to the limits; other defaults are checked.
-    assert main(["web", "--max-iterations", "10", "--scales", "0"]) == 2
-    assert "scale_iterations must be between 1 and 10" in capsys.readouterr().err
-    with pytest.raises(ConfigError, match="--queue-size must be positive"):
-        Limits(queue_size=0)

@@ -1,16 +1,15 @@
 """estilo: neural style transfer (Gatys et al.) with VGG19, as a library, a CLI and a web app.
 
-Importing estilo has no side effects and imports neither gradio nor ray.
+Importing estilo has no side effects and imports neither the command line (argparse), the
+grid runner, gradio nor ray: they load when used.
 """
 
 from typing import Any
 
-from .config import ConfigError, StyleConfig
-from .gridrun import grid
-from .grids import GridResult
-from .image import ImageError, load_image
-from .metadata import version as _version
-from .output import OutputError, read_parameters, save_image
+from .config import ConfigError, StyleConfig, UserError
+from .io.image import ImageError, load_image
+from .io.metadata import version as _version
+from .io.output import OutputError, read_parameters, save_image
 from .transfer import Result, Step, Stylizer, stylize
 from .weights import WeightsError
 
@@ -26,6 +25,7 @@ __all__ = [
     "Step",
     "StyleConfig",
     "Stylizer",
+    "UserError",
     "WeightsError",
     "__version__",
     "grid",
@@ -36,11 +36,13 @@ __all__ = [
     "stylize",
 ]
 
-_LAZY = {"run_batch": "estilo.batch", "BatchError": "estilo.batch"}
+_LAZY = {"run_batch": "estilo.batch", "BatchError": "estilo.batch",
+         "grid": "estilo.grids", "GridResult": "estilo.grids"}
 
 
 def __getattr__(name: str) -> Any:
-    """Batch runs load on first use (:mod:`estilo.batch`; Ray only with its backend)."""
+    """Grids and batch runs load on first use (:mod:`estilo.grids`, :mod:`estilo.batch`;
+    Ray only with its backend)."""
     if name in _LAZY:
         import importlib
 

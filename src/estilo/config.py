@@ -35,7 +35,13 @@ INITS = ("content", "content+noise", "noise", "style")
 PIXEL_SCALE = 255.0  # the 2018 report's learning rates were for 0-255 pixels
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+    """A problem with what the user asked for (an option, an input, an output path, weights, a
+    device), not a bug: its message is one line that names the problem and what to do. The
+    command line and the web page show it as it is."""
+
+
+class ConfigError(UserError, ValueError):
     """An invalid option value; the message names the option and the allowed values."""
 
 
@@ -294,7 +300,7 @@ CONV_NAMES, LAYER_NAMES = _layer_table()
 10 = conv4_2, 16 = conv5_4); ``LAYER_NAMES`` lists every layer in network order."""
 
 
-class LayerError(ValueError):
+class LayerError(UserError, ValueError):
     """An unknown layer name or index."""
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from .config import UserError
 
-class DeviceError(RuntimeError):
+
+class DeviceError(UserError, RuntimeError):
     """The requested device is not available here."""
 
 

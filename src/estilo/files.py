@@ -1,4 +1,5 @@
-"""Writing and fingerprinting files: one atomic write and one sha256 for all of estilo.
+"""Writing, fingerprinting and reading files: one atomic write, one sha256 and one TOML
+reader for all of estilo.
 
 Every file estilo writes (images, contact sheets' tables, batch summaries, downloaded
 weights) goes through :func:`write_atomic`, so a crash, a full disk or Ctrl-C never leaves a
@@ -12,9 +13,15 @@ import contextlib
 import hashlib
 import os
 import secrets
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 CHUNK = 1 << 20  # bytes read at a time when hashing
 
@@ -67,3 +74,12 @@ def sha256(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """TOML text (a grid file, a batch manifest) as a dict.
+
+    Raises:
+        ValueError: the text is not TOML; the message says where.
+    """
+    return tomllib.loads(text)

@@ -26,7 +26,6 @@ from PIL import Image
 from torch import Tensor
 
 from .config import ConfigError
-from .image import ImageError, same_aspect
 from .vgg import pool_factor
 
 MERGE_DISTANCE = 48.0  # RGB 0-255 units: nearer colours belong to the same region
@@ -70,23 +69,6 @@ def labels(mask: Image.Image, palette: np.ndarray) -> np.ndarray:
     pixels = np.asarray(mask.convert("RGB"), dtype=np.float32)
     distances = ((pixels[:, :, None, :] - palette[None, None].astype(np.float32)) ** 2).sum(-1)
     return distances.argmin(-1)
-
-
-def check(mask: Image.Image, content_size: tuple[int, int], count: int) -> None:
-    """Refuse a mask that does not fit the content or the number of styles (fast, no network).
-
-    Raises:
-        ImageError: the mask's aspect ratio differs from the content's.
-        ConfigError: fewer than two styles, or a different number of regions than styles.
-    """
-    if count < 2:
-        raise ConfigError("a mask needs one style per region, at least two styles; "
-                          f"{count} given")
-    (mw, mh), (cw, ch) = mask.size, content_size
-    if not same_aspect(mask.size, content_size):
-        raise ImageError(f"the mask is {mw}x{mh} but the content is {cw}x{ch}: give a mask with "
-                         "the content's aspect ratio (ideally its size)")
-    colors(mask, count)
 
 
 def _nearest(mask: Image.Image, long_side: int) -> Image.Image:

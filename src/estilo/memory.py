@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from .config import LAYER_NAMES, ConfigError, StyleConfig, resolve_layer
-from .inputs import Inputs
+from .io.inputs import Inputs
 from .pyramid import scaled, style_side
 from .vgg import channels_of, pool_factor
 

@@ -1,4 +1,4 @@
-"""``estilo recolor IMAGE CONTENT -o NEW``: colour preservation applied after the fact.
+"""Colour preservation applied after the fact (``estilo recolor``: :mod:`estilo.cli.recolor`).
 
 Gives an existing result (any image, typically an estilo output) the colours of the
 content photo, without running the network again: ``--mode luminance`` keeps the image's
@@ -9,19 +9,17 @@ parameters and adds a ``recolor`` entry.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
-from collections.abc import Sequence
+import os
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from . import color
-from .cli import _Parser, guarded
-from .image import load_alpha, resize, same_aspect, to_pil, to_tensor
-from .inputs import load_source
-from .output import check_output_path, read_parameters, save_image
+from .io.image import load_alpha, resize, same_aspect, to_pil, to_tensor
+from .io.inputs import load_source
+from .io.output import check_output_path, read_parameters, save_image
 
 log = logging.getLogger(__name__)
 
@@ -44,37 +42,24 @@ def recolor_image(image: Image.Image, content: Image.Image, mode: str = "luminan
     return to_pil(color.recolor(to_tensor(image), target, mode))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``estilo recolor``."""
-    parser = _Parser(prog="estilo recolor", description="Give a stylised image the colours of "
-                     "the content photo (no network run).")
-    parser.add_argument("image", help="the stylised image (e.g. an estilo output)")
-    parser.add_argument("content", help="the content photo whose colours to restore")
-    parser.add_argument("-o", "--output", required=True, help="the new image")
-    parser.add_argument("--mode", choices=color.MODES, default="luminance",
-                        help="luminance: the image's luminance with the content's chroma; "
-                             "match: recolour to the content's colour statistics "
-                             "(default %(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    return parser
+def recolor_file(image: str | os.PathLike[str], content: str | os.PathLike[str],
+                 output: str | os.PathLike[str], *, mode: str = "luminance",
+                 overwrite: bool = False) -> Path:
+    """Write ``output``: the image file ``image`` with the colours of the photo ``content``.
 
+    The new file keeps ``image``'s embedded parameters and transparency and records a
+    ``recolor`` entry (the mode and both inputs).
 
-def main(argv: Sequence[str]) -> int:
-    """Entry point of ``estilo recolor``; returns the exit code."""
-    args = build_parser().parse_args(list(argv))
-    return guarded(lambda: _run(args))
+    Returns:
+        Where the image was written (see :func:`estilo.io.output.save_image`).
 
-
-def _run(args: argparse.Namespace) -> int:
-    output = check_output_path(args.output, overwrite=args.overwrite,
-                               inputs=[args.image, args.content])
-    image, content = load_source(args.image), load_source(args.content)
-    result = recolor_image(image.image, content.image, args.mode)
-    parameters: dict[str, Any] = read_parameters(args.image) or {}
-    parameters["recolor"] = {"mode": args.mode, "image": image.describe(),
-                             "content": content.describe()}
-    saved = save_image(result, output, parameters=parameters, alpha=load_alpha(args.image))
-    print(f"estilo: wrote {saved}", file=sys.stderr)
-    return 0
-
-
+    Raises:
+        ImageError, OutputError: an unusable input or output path, checked before any work.
+    """
+    target = check_output_path(output, overwrite=overwrite, inputs=[image, content])
+    source, photo = load_source(image), load_source(content)
+    result = recolor_image(source.image, photo.image, mode)
+    parameters: dict[str, Any] = read_parameters(image) or {}
+    parameters["recolor"] = {"mode": mode, "image": source.describe(),
+                             "content": photo.describe()}
+    return save_image(result, target, parameters=parameters, alpha=load_alpha(image))

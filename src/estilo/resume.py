@@ -1,4 +1,5 @@
-"""``estilo resume OUT.png``: continue a run from an image estilo saved, with its parameters.
+"""Continue a run from an image estilo saved, with its parameters (``estilo resume OUT.png``,
+:mod:`estilo.cli.resume`).
 
 Every PNG estilo writes embeds its parameters (see :mod:`estilo.metadata`): the options, the
 inputs (name, absolute path, sha256) and ``iterations_done`` / ``iterations_total``. Resuming
@@ -16,18 +17,17 @@ The new image records ``iterations_done`` counted from the start of the first ru
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import metadata
 from .config import ConfigError, StyleConfig
 from .files import sha256
-from .image import ImageError
-from .output import check_output_path, read_parameters
+from .io import metadata
+from .io.image import ImageError
+from .io.output import read_parameters
 from .transfer import Job, Step, Stylizer
 
 PathLike = str | os.PathLike[str]
@@ -146,49 +146,3 @@ def _digest(path: Path) -> str:
     except OSError as exc:
         raise ImageError(f"cannot read {str(path)!r} ({exc.strerror}); check its "
                          "permissions") from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``estilo resume SAVED``."""
-    from .cli import _Parser
-
-    parser = _Parser(prog="estilo resume", description="Continue a run from an image estilo "
-                     "saved (interrupted, intermediate or final), using its embedded parameters.")
-    parser.add_argument("saved", help="a PNG written by estilo")
-    parser.add_argument("-o", "--output", help="where to write the result (default: replace SAVED)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    parser.add_argument("--iterations", type=int, metavar="N",
-                        help="iterations to run (default: those left)")
-    parser.add_argument("--content", metavar="PATH", help="the content image, if it moved")
-    parser.add_argument("--style", nargs="+", metavar="PATH",
-                        help="the style image(s), all in order, if they moved")
-    parser.add_argument("--no-verify", dest="verify", action="store_false",
-                        help="use inputs whose contents changed since the run")
-    parser.add_argument("--device", help="run on this device instead of the recorded one")
-    parser.add_argument("--save-every", type=int, default=0, metavar="N",
-                        help="also save the current image every N iterations")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    return parser
-
-
-def main(argv: Sequence[str]) -> int:
-    """``estilo resume``; returns the exit code (as the main command's)."""
-    from . import cli
-
-    args = build_parser().parse_args(list(argv))
-    return cli.guarded(lambda: _command(args), debug=args.debug, quiet=args.quiet)
-
-
-def _command(args: argparse.Namespace) -> int:
-    from . import cli
-
-    saved = Path(args.saved).expanduser()
-    job = resume_job(saved, iterations=args.iterations, content=args.content, styles=args.style,
-                     verify=args.verify, device=args.device)
-    in_place = args.output is None
-    output = check_output_path(saved if in_place else args.output,
-                               overwrite=args.overwrite or in_place,
-                               inputs=[s.path for s in (job.inputs.content, *job.inputs.styles)
-                                       if s.path])
-    return cli.run_and_save(job, output, save_every=args.save_every, quiet=args.quiet)

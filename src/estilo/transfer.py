@@ -18,11 +18,12 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from . import color, mask, memory, metadata
+from . import color, mask, memory
 from .config import StyleConfig
 from .devices import compute_dtype, resolve_device, tune
-from .image import resize, to_pil, to_tensor
-from .inputs import ImageInput, Inputs, Source, StyleInput, prepare
+from .io import metadata
+from .io.image import resize, to_pil, to_tensor
+from .io.inputs import ImageInput, Inputs, Source, StyleInput, prepare
 from .losses import Objective
 from .optim import PIXEL_SCALE, make_optimizer, make_schedule
 from .pyramid import Level, levels, style_side, upsample

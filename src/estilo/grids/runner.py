@@ -1,0 +1,329 @@
+"""Running a parameter grid: :func:`estilo.grid` (and ``estilo grid``, :mod:`estilo.cli.grid`).
+
+Every row runs with the same seed and iteration budget; its image goes to
+``SHEET_rows/<index>-<slug>.png`` with its parameters embedded; then the contact sheet
+(:mod:`estilo.grids.sheet`) and ``SHEET.md`` / ``SHEET.csv`` (:mod:`estilo.grids.spec`) are
+written, also after Ctrl-C with the rows finished so far. Rows, labels and tables are pure
+functions in :mod:`estilo.grids.spec`; this module adds the fixed loss measure
+(:class:`Evaluator`) and the runner (:class:`Grid`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Generator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ..config import FIELDS, StyleConfig
+from ..devices import resolve_device
+from ..io.image import resize, to_tensor, working_size
+from ..io.inputs import ImageInput, StyleInput
+from ..io.output import OutputError, check_output_path, read_parameters, save_image
+from ..losses import Objective
+from ..options import text, values
+from ..pyramid import plan, style_side
+from ..transfer import Job, NonFiniteError, Step, Stylizer
+from . import sheet
+from .spec import (
+    GridResult,
+    GridSpec,
+    GridStep,
+    Row,
+    RowResult,
+    configs,
+    csv_table,
+    differing,
+    label,
+    markdown_table,
+    slug,
+    spec_from,
+)
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+class Evaluator:
+    """One fixed measure of content and style loss, the same for every row.
+
+    The network and layers are StyleConfig's defaults (VGG19 with ``eval_weights``, avg
+    pooling, style conv1_1..conv5_1, content conv4_2, RMS-normalised features, Gram / CHW),
+    unweighted, at one size (long side ``size``, never above the content's). A row's own
+    objective differs by row, so its final loss cannot be compared across rows; this can.
+    """
+
+    def __init__(self, job: Job, *, size: int, weights: str, stylizer: Stylizer) -> None:
+        self.config = StyleConfig(weights=weights, device=job.config.device, seed=job.config.seed)
+        self.device = resolve_device(self.config.device)
+        from ..weights import load_weights
+
+        loaded = load_weights(weights, seed=self.config.seed)
+        self.net = stylizer.extractor(loaded, self.config, self.device)
+        inputs = job.inputs
+        self.size = working_size(inputs.content.image.size, size)
+        with torch.no_grad():
+            content = self.net(self._tensor(inputs.content.image))
+            styles = [self.net(self._tensor(resize(s.image, style_side(
+                s.image.size, self.size, self.size, None)))) for s in inputs.styles]
+        ones = dict.fromkeys
+        self.objective = Objective.from_features(
+            content, styles, content_weights=ones(self.config.content_layers, 1.0),
+            style_weights=ones(self.config.style_layers, 1.0))
+
+    def _tensor(self, image: Image.Image) -> torch.Tensor:
+        return to_tensor(resize(image, self.size)).to(self.device)
+
+    def __call__(self, image: Image.Image) -> dict[str, float]:
+        """``{"content": ..., "style": ...}`` for a row's final image."""
+        x = self._tensor(image)
+        with torch.no_grad():
+            terms = self.objective(self.net(x), x)
+        return {"content": float(terms["content"]), "style": float(terms["style"])}
+
+
+class Grid:
+    """A prepared grid: checked inputs, rows and output paths. Iterate :meth:`steps`."""
+
+    def __init__(self, content: ImageInput, style: StyleInput, spec: GridSpec, output: str | Path,
+                 *, overrides: Mapping[str, Any] | None = None, resume: bool = False,
+                 overwrite: bool = False, tile_size: int = sheet.TILE, columns: int = 0,
+                 eval_size: int | None = None, eval_weights: str | None = None,
+                 stylizer: Stylizer | None = None) -> None:
+        styles = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
+        paths = [p for p in (content, *styles) if isinstance(p, (str, os.PathLike))]
+        _refuse_existing(Path(output).expanduser(), overwrite or resume, "sheet")
+        self.output = check_output_path(output, overwrite=overwrite or resume, inputs=paths)
+        self.stylizer = stylizer or Stylizer()
+        rows = configs(spec, overrides)
+        shown = differing(rows)
+        folder = self.output.with_name(self.output.stem + "_rows")
+        width = len(str(len(rows)))
+        self.rows = [Row(i, c, label(c, shown, spec.notation), folder /
+                         f"{i:0{width}d}-{slug(label(c, shown, spec.notation))}.png")
+                     for i, c in enumerate(rows, start=1)]
+        self.jobs = [self.stylizer.job(content, style, r.config) for r in self.rows]
+        for row in self.rows:
+            _refuse_existing(row.path, overwrite or resume, "row image")
+            check_output_path(row.path, overwrite=overwrite or resume, inputs=paths)
+        self.spec, self.shown, self.resume = spec, shown, resume
+        self.tile_size, self.columns = tile_size, columns
+        self.eval_size = eval_size or max(max(j.inputs.size) for j in self.jobs)
+        self.eval_weights = eval_weights or StyleConfig(**{**spec.base, **(overrides or {})}).weights
+        self.results: dict[int, RowResult] = {}
+        self._done = self._reusable() if resume else {}
+
+    def pending(self) -> list[Row]:
+        """Rows that will run (all but those ``resume`` reuses)."""
+        return [r for r in self.rows if r.index not in self._done]
+
+    def total_iterations(self) -> int:
+        """Iterations over all pending rows (for a progress bar)."""
+        return sum(sum(level.iterations for level in plan(job.inputs.size, job.config))
+                   for r in self.pending() for job in [self.jobs[r.index - 1]])
+
+    def steps(self) -> Generator[GridStep, None, None]:
+        """Run every pending row, yielding a :class:`GridStep` after each iteration.
+
+        Breaking out, Ctrl-C or an error keep the finished rows: the sheet and the tables
+        are written with them before the generator ends (and an exception goes on).
+        """
+        completed = False
+        try:
+            evaluator = self._evaluator()
+            for index, path in self._done.items():
+                self.results[index] = self._resumed(self.rows[index - 1], path, evaluator)
+            self.set_aside()
+            pending = self.pending()
+            for position, row in enumerate(pending, start=1):
+                yield from self._run_row(row, position, len(pending), evaluator)
+            completed = True
+        finally:
+            if self.results or completed:
+                self.write()
+
+    def run(self) -> GridResult:
+        """Run to the end (see :meth:`steps`) and return the :class:`GridResult`."""
+        for _ in self.steps():
+            pass
+        return self.result()
+
+    def result(self) -> GridResult:
+        """The files and the rows finished so far."""
+        return GridResult(self.output, self.output.with_suffix(".md"),
+                          self.output.with_suffix(".csv"),
+                          [self.results[i] for i in sorted(self.results)])
+
+    def set_aside(self) -> list[Path]:
+        """Move row images that are not rows of this grid (an earlier grid's, e.g. before a
+        ``--param`` value changed) into ``SHEET_rows/old/``; return their new paths."""
+        folder = self.rows[0].path.parent
+        current = {row.path.name for row in self.rows}
+        stale = [p for p in sorted(folder.glob("*.png")) if p.name not in current
+                 and ROW_NAME.fullmatch(p.name)] if folder.is_dir() else []
+        if not stale:
+            return []
+        old = folder / "old"
+        old.mkdir(exist_ok=True)
+        moved = [Path(shutil.move(str(p), str(old / p.name))) for p in stale]
+        log.warning("moved %d row image(s) that are not part of this grid to %s: %s",
+                    len(moved), old, ", ".join(p.name for p in moved))
+        return moved
+
+    def write(self) -> None:
+        """Write the sheet, ``.md`` and ``.csv`` for the rows finished so far."""
+        done = [self.results[i] for i in sorted(self.results)]
+        job = self.jobs[0]
+        inputs = [("content: " + job.inputs.content.name, job.inputs.content.image)]
+        inputs += [("style: " + s.name, s.image) for s in job.inputs.styles]
+        tiles = inputs + [(f"#{r.row.index} {r.row.label}".strip(), r.image) for r in done]
+        image = sheet.contact_sheet(tiles, tile=self.tile_size, columns=self.columns)
+        save_image(image, self.output, parameters=self._sheet_parameters(done))
+        header, cells = csv_table(done, self.shown)
+        sheet.write_csv(self.output.with_suffix(".csv"), header, cells)
+        header, cells = markdown_table(done, self.shown, self.spec.notation, self.output.parent)
+        sheet.write_markdown(self.output.with_suffix(".md"), self.output.stem, self._header(job),
+                             header, cells)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _evaluator(self) -> Evaluator:
+        return Evaluator(self.jobs[0], size=self.eval_size, weights=self.eval_weights,
+                         stylizer=self.stylizer)
+
+    def _run_row(self, row: Row, position: int, pending: int,
+                 evaluator: Evaluator) -> Generator[GridStep, None, None]:
+        job, start = self.jobs[row.index - 1], time.perf_counter()
+        last: Step | None = None
+        status = "done"
+        try:
+            for last in job.steps():
+                yield GridStep(row, position, pending, last)
+            image = job.output(job.finish(last.image)) if last else resize(job.inputs.content.image, job.inputs.size)
+        except NonFiniteError as e:
+            log.warning("row %d (%s) diverged: %s", row.index, row.label, e)
+            status, image = "diverged", job.output(job.finish(e.image))
+        wall = time.perf_counter() - start
+        row.path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(image, row.path, parameters=job.parameters(last, interrupted=False, grid={
+            "index": row.index, "label": row.label, "status": status, "wall_s": round(wall, 3)}))
+        self.results[row.index] = RowResult(row, status, image, last.iteration if last else 0,
+                                            wall, evaluator(image))
+
+    def _reusable(self) -> dict[int, Path]:
+        """Rows whose finished image (here or under another row's name) has their parameters."""
+        found: dict[tuple[str, ...], Path] = {}
+        folder = self.rows[0].path.parent
+        for path in sorted(folder.glob("*.png")) if folder.is_dir() else []:
+            key = _key(read_parameters(path))
+            if key is not None:
+                found.setdefault(key, path)
+        done: dict[int, Path] = {}
+        for row, job in zip(self.rows, self.jobs):
+            key = _key(job.parameters(None))
+            own = _key(read_parameters(row.path)) if row.path.exists() else None
+            match = row.path if own is not None and own == key else found.get(key or ("",))
+            if match is not None:
+                done[row.index] = match
+        return done
+
+    def _resumed(self, row: Row, path: Path, evaluator: Evaluator) -> RowResult:
+        if path != row.path:
+            shutil.copyfile(path, row.path)
+        with Image.open(row.path) as im:
+            image = im.convert("RGB")
+        params = read_parameters(row.path) or {}
+        wall = float((params.get("grid") or {}).get("wall_s", params.get("elapsed_s", 0.0)))
+        return RowResult(row, "resumed", image, int(params.get("iterations_done", 0)), wall,
+                         evaluator(image))
+
+    def _sheet_parameters(self, done: Sequence[RowResult]) -> dict[str, Any]:
+        first = self.jobs[0].parameters(None)
+        return {"format": "estilo-grid/1", "inputs": first["inputs"], "shown": self.shown,
+                "notation": self.spec.notation, "evaluation": self._evaluation(),
+                "rows": [{"index": r.row.index, "label": r.row.label, "file": r.row.path.name,
+                          "status": r.status, "config": r.row.config.to_dict()} for r in done],
+                "versions": first["versions"]}
+
+    def _evaluation(self) -> dict[str, Any]:
+        return {"weights": self.eval_weights, "long_side": self.eval_size, "pooling": "avg",
+                "style_layers": list(StyleConfig().style_layers),
+                "content_layers": list(StyleConfig().content_layers)}
+
+    def _header(self, job: Job) -> list[str]:
+        config, ev = self.rows[0].config, self._evaluation()
+        shared = ", ".join(f"{n}={text(n, getattr(config, n))}" for n in FIELDS
+                           if n not in self.shown and n != "device")
+        styles = ", ".join(f"`{s.name}`" for s in job.inputs.styles)
+        measure = (f"{ev['weights']} VGG19, {ev['pooling']} pooling, style "
+                   f"{','.join(ev['style_layers'])}, content {','.join(ev['content_layers'])}, "
+                   f"RMS-normalised features, unweighted, long side {ev['long_side']} px")
+        return [f"Content `{job.inputs.content.name}`, style {styles}.",
+                f"Shared options: {shared}.",
+                (f"Losses: one fixed measure for every row ({measure}), not each row's own "
+                 "objective. Wall time: seconds per row on this machine.")]
+
+
+ROW_NAME = re.compile(r"\d+-.*\.png")
+"""How row images are named (``<index>-<label>.png``); only such files are set aside."""
+
+
+def _refuse_existing(path: Path, allowed: bool, what: str) -> None:
+    """An existing sheet or row image needs --resume (keep finished rows) or --overwrite."""
+    if path.is_file() and not allowed:
+        raise OutputError(f"the {what} {str(path)!r} already exists: use --resume to keep the rows "
+                          "already finished, or --overwrite to run every row again")
+
+
+def _key(params: Mapping[str, Any] | None) -> tuple[str, ...] | None:
+    """What makes two row images the same run: options (but the device), inputs, weights."""
+    if not params or params.get("interrupted") or params.get("partial"):
+        return None
+    if params.get("iterations_done") != params.get("iterations_total"):
+        return None
+    config = {k: v for k, v in (params.get("config") or {}).items() if k != "device"}
+    return (json.dumps(config, sort_keys=True), json.dumps(params.get("inputs"), sort_keys=True),
+            str((params.get("weights") or {}).get("sha256")))
+
+
+# --------------------------------------------------------------------------- the API
+
+def grid(content: ImageInput, style: StyleInput, output: str | Path, *,
+         preset: str | None = None, grid_file: str | Path | None = None,
+         params: Mapping[str, Sequence[Any]] | None = None,
+         rows: Sequence[Mapping[str, Any]] | None = None, resume: bool = False,
+         overwrite: bool = False, tile_size: int = sheet.TILE, columns: int = 0,
+         eval_size: int | None = None, eval_weights: str | None = None,
+         **options: Any) -> GridResult:
+    """Run a parameter grid and write a contact sheet, ``.md`` and ``.csv`` tables.
+
+    Args:
+        content, style: the inputs (paths or PIL images), as for :func:`estilo.stylize`.
+        output: the sheet's path; rows go to ``<stem>_rows/``, tables beside it.
+        preset / grid_file / params / rows: exactly one: ``"seed-table"``, a TOML file,
+            ``{"style_weight": [1e3, 1e5], "pooling": ["max", "avg"]}`` (cartesian product)
+            or a list of dicts of options.
+        resume: reuse row images that already exist with the same parameters and inputs.
+        overwrite: replace an existing sheet and row images.
+        tile_size: display size of every tile (long side, px).
+        eval_size / eval_weights: long side and weights of the fixed loss measure
+            (default: the largest row size; the shared ``weights`` option).
+        options: StyleConfig fields applied to every row (they replace the rows' values).
+
+    Returns:
+        :class:`GridResult`. On Ctrl-C the finished rows are written, then the
+        ``KeyboardInterrupt`` goes on.
+    """
+    spec = spec_from(preset_name=preset, grid_file=grid_file, params=params, rows=rows)
+    return Grid(content, style, spec, output, overrides=values(options), resume=resume,
+                overwrite=overwrite, tile_size=tile_size, columns=columns, eval_size=eval_size,
+                eval_weights=eval_weights).run()

@@ -1,0 +1,75 @@
+"""End-to-end runs with the real caffe VGG19 weights at small sizes."""
+
+import pytest
+import torch
+
+from estilo import StyleConfig, Stylizer
+from estilo.io.image import load_image, resize, to_tensor
+from estilo.losses import gram_matrix
+from estilo.vgg import VGG19Features
+from estilo.weights import load_weights
+
+pytestmark = pytest.mark.weights
+LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+
+
+def _style_distance(net, image, style):
+    """Mean relative Gram distance over the style layers (lower = closer in style)."""
+    a, b = net(image), net(style)
+    return sum(float((gram_matrix(a[n]) - gram_matrix(b[n])).norm() / gram_matrix(b[n]).norm())
+               for n in LAYERS) / len(LAYERS)
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_real_weights_move_the_image_toward_the_style(content_path, style_path, pooling):
+    config = StyleConfig(size=96, iterations=40, scales=1, device="cpu", pooling=pooling,
+                         upscale=True, optimizer="adam")  # the seed's optimiser and rates
+    result = Stylizer().run(content_path, style_path, config)
+    losses = [h["loss"] for h in result.history]
+    assert losses[-1] < 0.5 * losses[0]
+
+    w = load_weights("caffe")
+    net = VGG19Features(w.convs, w.preprocessing, layers=LAYERS, pooling=pooling)
+    size = result.image.size
+    content = to_tensor(resize(load_image(content_path), size))
+    style = to_tensor(resize(load_image(style_path), size))
+    with torch.no_grad():
+        before = _style_distance(net, content, style)
+        after = _style_distance(net, result.tensor, style)
+    assert after < 0.7 * before
+    assert float((result.tensor - content).abs().mean()) > 0.03
+
+
+@pytest.mark.parametrize("norm", ["rms", "none"])
+def test_weights_mean_the_same_whatever_the_input_range(content_path, style_path, norm):
+    """A source that sees 0-1 input (the caffe net with biases / 255) has activations exactly
+    255x smaller than caffe on 0-255 input. With estilo's normalisation the loss terms are
+    the same; without it (the tutorial's convention) the style term moves by 255^4."""
+    from estilo.losses import Objective
+    from estilo.vgg import CAFFE, Preprocessing
+
+    w = load_weights("caffe")
+    small_range = Preprocessing(scale=1.0, bgr=True, mean=tuple(m / 255 for m in CAFFE.mean),
+                                std=(1.0, 1.0, 1.0))
+    scaled_convs = {n: (wt, b / 255) for n, (wt, b) in w.convs.items()}
+    nets = [VGG19Features(w.convs, CAFFE, layers=LAYERS + ("conv4_2",), pooling="avg"),
+            VGG19Features(scaled_convs, small_range, layers=LAYERS + ("conv4_2",), pooling="avg")]
+    content = to_tensor(resize(load_image(content_path), (64, 48)))
+    style = to_tensor(resize(load_image(style_path), (64, 64)))
+    image = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    terms = []
+    with torch.no_grad():
+        for net in nets:
+            objective = Objective.from_features(net(content), [net(style)],
+                                                content_weights={"conv4_2": 1.0},
+                                                style_weights={n: 1e5 for n in LAYERS},
+                                                feature_norm=norm)
+            terms.append(objective(net(image), image))
+    caffe, small = terms
+    if norm == "rms":
+        assert torch.isclose(caffe["style"], small["style"], rtol=1e-3)
+        assert torch.isclose(caffe["content"], small["content"], rtol=1e-3)
+        assert 1e-3 < float(caffe["style"] / caffe["content"]) < 1e4  # balanced at Ws=1e5, Wc=1
+    else:
+        assert torch.isclose(caffe["style"], small["style"] * 255**4, rtol=1e-2)
+        assert torch.isclose(caffe["content"], small["content"] * 255**2, rtol=1e-2)
