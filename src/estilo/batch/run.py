@@ -17,6 +17,7 @@ from PIL import Image
 
 from ..config import INITS, StyleConfig
 from ..files import sha256, write_atomic
+from ..io.metadata import run_key
 from ..io.output import OutputError, check_output_path, read_parameters, save_image
 from .plan import DEFAULT_NAME, BatchError, Item, plan
 from .workers import Outcome, Task, inline, local_workers, pool, ray_tasks
@@ -95,26 +96,19 @@ class _Hashes:
         return self._known[path]
 
 
-def _normalised(config: dict[str, Any]) -> dict[str, Any]:
-    """JSON round trip without the device (which does not change what is computed)."""
-    data = json.loads(json.dumps(config, sort_keys=True, default=str))
-    data.pop("device", None)
-    return data
+def expected_key(item: Item, config: StyleConfig,
+                 digest: Callable[[Path], str | None]) -> tuple[str, ...] | None:
+    """The :func:`~estilo.io.metadata.run_key` (without weights, which the driver does not
+    load) of the output ``item`` gets with ``config``; None when an input cannot be read."""
+    def record(path: str | Path | None) -> dict[str, str | None] | None:
+        return {"sha256": digest(Path(path).expanduser())} if path is not None else None
 
-
-def same_run(params: dict[str, Any] | None, item: Item, config: StyleConfig,
-             digest: Callable[[Path], str | None]) -> bool:
-    """True when an output's embedded ``params`` are those ``item`` would get with ``config``."""
-    if not params or params.get("interrupted") or params.get("partial"):
-        return False
-    inputs = params.get("inputs") or {}
-    styles = [s.get("sha256") for s in inputs.get("styles") or []]
-    init = (inputs.get("init") or {}).get("sha256")
-    expected_init = None if config.init in INITS else digest(Path(config.init).expanduser())
-    content = digest(item.content)
-    return (content is not None and (inputs.get("content") or {}).get("sha256") == content
-            and styles == [digest(item.style)] and init == expected_init
-            and _normalised(params.get("config") or {}) == _normalised(config.to_dict()))
+    content, style = record(item.content), record(item.style)
+    if content is None or content["sha256"] is None:
+        return None
+    inputs = {"content": content, "styles": [style], "style_groups": [0], "mask": record(config.mask),
+              "init": None if config.init in INITS else record(config.init)}
+    return run_key({"config": config.to_dict(), "inputs": inputs}, weights=False)
 
 
 def _split_done(items: Sequence[Item], config: StyleConfig,
@@ -124,7 +118,7 @@ def _split_done(items: Sequence[Item], config: StyleConfig,
     for item in items:
         if not item.output.exists():
             todo.append(item)
-        elif same_run(_parameters(item.output), item, config, digest):
+        elif _finished(item, config, digest):
             done.append(item)
         else:
             todo.append(item)
@@ -134,6 +128,12 @@ def _split_done(items: Sequence[Item], config: StyleConfig,
                          f"{str(other[0].output)!r}; use --overwrite to replace them or "
                          "another -o folder")
     return todo, done
+
+
+def _finished(item: Item, config: StyleConfig, digest: Callable[[Path], str | None]) -> bool:
+    """Whether ``item``'s existing output is the finished run of ``config`` on its inputs."""
+    expected = expected_key(item, config, digest)
+    return expected is not None and run_key(_parameters(item.output), weights=False) == expected
 
 
 def _parameters(path: Path) -> dict[str, Any] | None:

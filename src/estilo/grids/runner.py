@@ -10,7 +10,6 @@ functions in :mod:`estilo.grids.spec`; this module adds the fixed loss measure
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -27,6 +26,7 @@ from ..config import FIELDS, StyleConfig
 from ..devices import resolve_device
 from ..io.image import resize, to_tensor, working_size
 from ..io.inputs import ImageInput, StyleInput
+from ..io.metadata import run_key
 from ..io.output import OutputError, check_output_path, read_parameters, save_image
 from ..losses import Objective
 from ..options import text, values
@@ -224,13 +224,13 @@ class Grid:
         found: dict[tuple[str, ...], Path] = {}
         folder = self.rows[0].path.parent
         for path in sorted(folder.glob("*.png")) if folder.is_dir() else []:
-            key = _key(read_parameters(path))
+            key = run_key(read_parameters(path))
             if key is not None:
                 found.setdefault(key, path)
         done: dict[int, Path] = {}
         for row, job in zip(self.rows, self.jobs):
-            key = _key(job.parameters(None))
-            own = _key(read_parameters(row.path)) if row.path.exists() else None
+            key = run_key(job.parameters(None))
+            own = run_key(read_parameters(row.path)) if row.path.exists() else None
             match = row.path if own is not None and own == key else found.get(key or ("",))
             if match is not None:
                 done[row.index] = match
@@ -282,17 +282,6 @@ def _refuse_existing(path: Path, allowed: bool, what: str) -> None:
     if path.is_file() and not allowed:
         raise OutputError(f"the {what} {str(path)!r} already exists: use --resume to keep the rows "
                           "already finished, or --overwrite to run every row again")
-
-
-def _key(params: Mapping[str, Any] | None) -> tuple[str, ...] | None:
-    """What makes two row images the same run: options (but the device), inputs, weights."""
-    if not params or params.get("interrupted") or params.get("partial"):
-        return None
-    if params.get("iterations_done") != params.get("iterations_total"):
-        return None
-    config = {k: v for k, v in (params.get("config") or {}).items() if k != "device"}
-    return (json.dumps(config, sort_keys=True), json.dumps(params.get("inputs"), sort_keys=True),
-            str((params.get("weights") or {}).get("sha256")))
 
 
 # --------------------------------------------------------------------------- the API

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata as importlib_metadata
 from typing import Any
 
@@ -49,3 +50,33 @@ def parameters(config: StyleConfig, inputs: Inputs, weights: LoadedWeights,
         "elapsed_s": round(last.get("elapsed", 0.0), 3),
         **extra,
     }
+
+
+def run_key(params: Mapping[str, Any] | None, *, weights: bool = True) -> tuple[str, ...] | None:
+    """What makes two outputs the same finished run, read from their embedded parameters.
+
+    The options (but the device: it does not change what is computed), the inputs' sha256
+    (content, styles and their grouping, init image, mask) and, with ``weights``, the weights'
+    sha256. None when there are no parameters, or the run was interrupted, is a partial save
+    or did fewer iterations than it planned: such an output is never the finished run.
+    Compare keys made with the same ``weights``.
+    """
+    if not params or params.get("interrupted") or params.get("partial"):
+        return None
+    if params.get("iterations_done") != params.get("iterations_total"):
+        return None
+    config = {k: v for k, v in (params.get("config") or {}).items() if k != "device"}
+    inputs = params.get("inputs") or {}
+    hashes = {"content": _sha256(inputs.get("content")), "init": _sha256(inputs.get("init")),
+              "styles": [_sha256(s) for s in inputs.get("styles") or []],
+              "groups": inputs.get("style_groups"), "mask": _sha256(inputs.get("mask"))}
+    key = (_canonical(config), _canonical(hashes))
+    return (*key, str((params.get("weights") or {}).get("sha256"))) if weights else key
+
+
+def _sha256(record: Mapping[str, Any] | None) -> str | None:
+    return record.get("sha256") if record else None
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
