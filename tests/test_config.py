@@ -16,7 +16,7 @@ from estilo.config import (
 )
 
 
-def test_defaults_follow_the_seed_report():
+def test_defaults_follow_the_report_and_the_benchmarks():
     c = StyleConfig()
     assert c.pooling == "avg" and c.lr_schedule == "adaptive"
     assert c.style_weight == 1e5 and c.content_weight == 1.0

@@ -1,4 +1,4 @@
-"""Parameter grids: the seed preset, --param products, labels, tables, Ctrl-C and --resume."""
+"""``estilo grid``: rows, sheet and tables, the report's table, Ctrl-C, SIGTERM and --resume."""
 
 import signal
 import subprocess
@@ -55,18 +55,18 @@ def test_grid_command_writes_rows_sheet_and_tables(content_path, style_path, tmp
     assert capsys.readouterr().err == ""  # -q: nothing but errors
 
 
-def test_seed_preset_runs_nine_rows(content_path, style_path, tmp_path):
-    out = tmp_path / "seed.png"
-    argv = ["grid", str(content_path), str(style_path), "-o", str(out), "--preset", "seed-table",
+def test_report_table_preset_runs_nine_rows(content_path, style_path, tmp_path):
+    out = tmp_path / "table.png"
+    argv = ["grid", str(content_path), str(style_path), "-o", str(out), "--preset", "report-table",
             "--weights", "random", "--iterations", "1", "--device", "cpu", "-q",
             "--tile-size", "40"]
     assert cli.main(argv) == 0
-    table = read_csv(tmp_path / "seed.csv")
-    configs = spec.configs(spec.preset("seed-table"))
+    table = read_csv(tmp_path / "table.csv")
+    configs = spec.configs(spec.preset("report-table"))
     shown = spec.differing(configs)
-    assert [r["label"] for r in table] == [spec.label(c, shown, "seed") for c in configs]
-    assert len(list((tmp_path / "seed_rows").glob("*.png"))) == 9
-    markdown = (tmp_path / "seed.md").read_text()
+    assert [r["label"] for r in table] == [spec.label(c, shown, "conv-index") for c in configs]
+    assert len(list((tmp_path / "table_rows").glob("*.png"))) == 9
+    markdown = (tmp_path / "table.md").read_text()
     assert "| # | Ts | Tc | Ws | Wc | N | avg | size |" in markdown
     assert "| 5 | 2,4,8,12,16 | 9 | 1e5 | 1 | x | x | 224 |" in markdown
 
@@ -178,7 +178,7 @@ def test_bad_param_is_one_line_exit_2(content_path, style_path, tmp_path, capsys
 
 
 def test_explicit_options_are_only_those_given():
-    assert grid_command.explicit_options(["c", "s", "--preset", "seed-table", "--pooling", "avg"]) == \
+    assert grid_command.explicit_options(["c", "s", "--preset", "report-table", "--pooling", "avg"]) == \
         {"pooling": "avg"}
 
 

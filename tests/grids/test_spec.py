@@ -5,21 +5,21 @@ import pytest
 from estilo.config import ConfigError, StyleConfig
 from estilo.grids import spec as grids
 
-SEED_TS = ("conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_4")   # 2,4,8,12,16
+TABLE_TS = ("conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_4")   # 2,4,8,12,16
 GATYS_TS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")  # 1,3,5,9,13
-# (Ts, Tc, Ws, Wc, N, avg, size): the seed report's table, section 4, row by row.
-SEED_TABLE = [
-    (SEED_TS, "conv4_1", 500.0, 5.0, False, False, 224),
-    (SEED_TS, "conv4_1", 1e5, 1.0, False, False, 224),
+# (Ts, Tc, Ws, Wc, N, avg, size): the report's results table, section 4, row by row.
+REPORT_TABLE = [
+    (TABLE_TS, "conv4_1", 500.0, 5.0, False, False, 224),
+    (TABLE_TS, "conv4_1", 1e5, 1.0, False, False, 224),
     (GATYS_TS, "conv2_1", 1e5, 1.0, False, False, 224),
     (GATYS_TS, "conv4_2", 500.0, 1.0, False, True, 224),
-    (SEED_TS, "conv4_1", 1e5, 1.0, True, True, 224),
-    (SEED_TS, "conv4_1", 1e5, 1.0, True, True, 512),
-    (SEED_TS, "conv4_1", 1e5, 5.0, True, True, 512),
+    (TABLE_TS, "conv4_1", 1e5, 1.0, True, True, 224),
+    (TABLE_TS, "conv4_1", 1e5, 1.0, True, True, 512),
+    (TABLE_TS, "conv4_1", 1e5, 5.0, True, True, 512),
     (GATYS_TS, "conv4_1", 1e5, 2.0, True, True, 512),
-    (SEED_TS, "conv4_1", 1e5, 5.0, True, True, 512),
+    (TABLE_TS, "conv4_1", 1e5, 5.0, True, True, 512),
 ]
-SEED_LABELS = [
+TABLE_LABELS = [
     "Ts=2,4,8,12,16 Tc=9 Ws=500 Wc=5 224",
     "Ts=2,4,8,12,16 Tc=9 Ws=1e5 Wc=1 224",
     "Ts=1,3,5,9,13 Tc=3 Ws=1e5 Wc=1 224",
@@ -32,25 +32,25 @@ SEED_LABELS = [
 ]
 
 
-def test_preset_is_the_seed_table_with_indices_resolved():
-    spec = grids.preset("seed-table")
+def test_preset_is_the_reports_table_with_indices_resolved():
+    spec = grids.preset("report-table")
     configs = grids.configs(spec)
     got = [(c.style_layers, c.content_layers[0], c.style_weight, c.content_weight,
             c.init == "content+noise", c.pooling == "avg", c.size) for c in configs]
-    assert got == SEED_TABLE
+    assert got == REPORT_TABLE
     assert {c.init for c in configs} == {"noise", "content+noise"}
     assert all(c.noise_ratio == 0.6 and c.scales == 1 for c in configs)
-    assert spec.notation == "seed"
+    assert spec.notation == "conv-index"
 
 
-def test_preset_labels_use_the_seed_notation():
-    configs = grids.configs(grids.preset("seed-table"))
+def test_preset_labels_use_the_conv_index_notation():
+    configs = grids.configs(grids.preset("report-table"))
     shown = grids.differing(configs)
-    assert [grids.label(c, shown, "seed") for c in configs] == SEED_LABELS
+    assert [grids.label(c, shown, "conv-index") for c in configs] == TABLE_LABELS
 
 
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="seed-table"):
+    with pytest.raises(ConfigError, match="report-table"):
         grids.preset("nope")
 
 
@@ -97,14 +97,14 @@ def test_labels_show_only_what_differs():
     assert shown == ["size", "style_weight"]
     assert [grids.label(c, shown) for c in configs] == [
         "size=512 style_weight=1e5", "size=512 style_weight=500", "size=40x32 style_weight=1e5"]
-    assert [grids.label(c, shown, "seed") for c in configs] == [
+    assert [grids.label(c, shown, "conv-index") for c in configs] == [
         "Ws=1e5 512", "Ws=500 512", "Ws=1e5 40x32"]
     assert grids.differing([base, base]) == [] and grids.label(base, []) == ""
 
 
-def test_seed_notation_of_names_and_other_inits():
+def test_conv_index_notation_of_names_and_other_inits():
     config = StyleConfig(style_layers=("relu1_1", "conv2_1"), init="content", pooling="max")
-    assert grids.label(config, ["style_layers", "init", "pooling", "lr_factor"], "seed") == \
+    assert grids.label(config, ["style_layers", "init", "pooling", "lr_factor"], "conv-index") == \
         "Ts=relu1_1,conv2_1 init=content lr_factor=0.7"
 
 
@@ -117,11 +117,11 @@ def test_slugs_are_file_names():
 
 def test_grid_file_rows_base_and_errors(tmp_path):
     path = tmp_path / "g.toml"
-    path.write_text('notation = "seed"\n[base]\nstyle_weight = 1000\n'
+    path.write_text('notation = "conv-index"\n[base]\nstyle_weight = 1000\n'
                     '[[rows]]\ncontent_layers = "10"\n[[rows]]\ncontent_layers = [3]\n'
                     'size = "40x32"\n')
     spec = grids.load_spec(path)
-    assert spec.notation == "seed" and spec.base == {"style_weight": 1000.0}
+    assert spec.notation == "conv-index" and spec.base == {"style_weight": 1000.0}
     configs = grids.configs(spec, {"seed": 3})
     assert [(c.content_layers, c.size, c.style_weight, c.seed) for c in configs] == [
         (("conv4_2",), 512, 1000.0, 3), (("conv2_1",), (40, 32), 1000.0, 3)]
@@ -137,7 +137,7 @@ def test_grid_file_rows_base_and_errors(tmp_path):
 
 
 def test_options_for_all_rows_replace_the_rows_values(caplog):
-    configs = grids.configs(grids.preset("seed-table"), {"size": 64, "iterations": 5})
+    configs = grids.configs(grids.preset("report-table"), {"size": 64, "iterations": 5})
     assert {c.size for c in configs} == {64} and {c.iterations for c in configs} == {5}
     assert "size set for all rows" in caplog.text
 
@@ -147,3 +147,9 @@ def test_spec_needs_exactly_one_source():
         grids.spec_from()
     with pytest.raises(ConfigError, match="exactly one"):
         grids.spec_from(preset_name="seed-table", params={"seed": [1]})
+
+
+def test_the_earlier_names_still_work():
+    assert grids.preset("seed-table") == grids.preset("report-table")
+    spec = grids.parse_spec('notation = "seed"\n[[rows]]\nstyle_weight = 1\n')
+    assert spec.notation == "conv-index"

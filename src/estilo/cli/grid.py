@@ -14,7 +14,7 @@ from typing import Any
 from ..config import FIELDS, ConfigError
 from ..grids import sheet
 from ..grids.runner import Grid
-from ..grids.spec import PRESETS, GridStep, parse_param, spec_from
+from ..grids.spec import OLD_NAMES, PRESETS, GridStep, parse_param, spec_from
 from .progress import Progress
 from .shell import Interruption, Parser, add_config_options, guarded, sigterm_as_interrupt
 
@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", default="grid.png", help="the sheet (default "
                         "%(default)s); rows go to SHEET_rows/, tables to SHEET.md and SHEET.csv")
     rows = parser.add_mutually_exclusive_group(required=True)
-    rows.add_argument("--preset", choices=PRESETS, help="a shipped grid: seed-table = the seed "
-                      "report's nine rows")
+    rows.add_argument("--preset", choices=PRESETS, type=lambda name: OLD_NAMES.get(name, name),
+                      help="a shipped grid: report-table = the nine rows of the results table "
+                      "of the 2018 report estilo started from (conv-index notation)")
     rows.add_argument("--grid", metavar="FILE.toml", help="explicit rows ([[rows]] tables)")
     rows.add_argument("--param", action="append", metavar="NAME=V1,V2",
                       help="vary an option (repeat: cartesian product); ';' separates layer lists")

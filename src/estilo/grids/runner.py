@@ -298,7 +298,7 @@ def grid(content: ImageInput, style: StyleInput, output: str | Path, *,
     Args:
         content, style: the inputs (paths or PIL images), as for :func:`estilo.stylize`.
         output: the sheet's path; rows go to ``<stem>_rows/``, tables beside it.
-        preset / grid_file / params / rows: exactly one: ``"seed-table"``, a TOML file,
+        preset / grid_file / params / rows: exactly one: ``"report-table"``, a TOML file,
             ``{"style_weight": [1e3, 1e5], "pooling": ["max", "avg"]}`` (cartesian product)
             or a list of dicts of options.
         resume: reuse row images that already exist with the same parameters and inputs.

@@ -1,9 +1,9 @@
 """Parameter grids, the pure part: rows of options, labels and result tables.
 
 A grid is a list of rows, each a set of :class:`StyleConfig` fields over shared options.
-Rows come from a preset (``seed-table``: the seed report's section 4, shipped in
-``estilo/data``), a TOML file of explicit rows, or the cartesian product of ``--param``
-values. :mod:`estilo.grids.runner` runs them; :mod:`estilo.grids.sheet` draws the contact
+Rows come from a preset (``report-table``: the results table of the 2018 report estilo
+started from, shipped in ``estilo/data``), a TOML file of explicit rows, or the cartesian
+product of ``--param`` values. :mod:`estilo.grids.runner` runs them; :mod:`estilo.grids.sheet` draws the contact
 sheet.
 """
 
@@ -25,11 +25,13 @@ from ..files import parse_toml
 from ..options import LIST_OPTIONS, check_names, number, text, value, values
 from ..transfer import Step
 
-PRESETS = ("seed-table",)
-NOTATIONS = ("names", "seed")
-SEED_ORDER = ("style_layers", "content_layers", "style_weight", "content_weight", "init",
+PRESETS = ("report-table",)
+NOTATIONS = ("names", "conv-index")
+OLD_NAMES = {"seed-table": "report-table", "seed": "conv-index"}
+"""Earlier names of a preset and a notation, still accepted."""
+TABLE_ORDER = ("style_layers", "content_layers", "style_weight", "content_weight", "init",
               "pooling", "size")
-SEED_NAMES = {"style_layers": "Ts", "content_layers": "Tc", "style_weight": "Ws",
+TABLE_NAMES = {"style_layers": "Ts", "content_layers": "Tc", "style_weight": "Ws",
               "content_weight": "Wc"}
 log = logging.getLogger(__name__)
 
@@ -92,14 +94,16 @@ def parse_spec(text: str, name: str = "<grid>") -> GridSpec:
     rows = data.get("rows") or []
     if not isinstance(rows, list) or not rows:
         raise ConfigError(f"grid file {name}: no [[rows]] tables")
-    notation = data.get("notation", "names")
+    given = data.get("notation", "names")
+    notation = OLD_NAMES.get(given, given)
     if notation not in NOTATIONS:
         raise ConfigError(f"grid file {name}: notation must be one of {', '.join(NOTATIONS)}")
     return GridSpec(tuple(values(r) for r in rows), values(data.get("base", {})), notation)
 
 
 def preset(name: str) -> GridSpec:
-    """A grid shipped with estilo (``seed-table``)."""
+    """A grid shipped with estilo (``report-table``)."""
+    name = OLD_NAMES.get(name, name)
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
     text = resources.files("estilo").joinpath(f"data/{name.replace('-', '_')}.toml")
@@ -143,8 +147,8 @@ def differing(configs: Sequence[StyleConfig]) -> list[str]:
     return [n for n in FIELDS if any(d[n] != dicts[0][n] for d in dicts[1:])]
 
 
-def seed_layers(names: Sequence[str]) -> str:
-    """Layer names in the seed's 1-based conv indices when they are all conv layers."""
+def conv_indices(names: Sequence[str]) -> str:
+    """Layer names as 1-based conv indices (1 = conv1_1) when they are all conv layers."""
     from ..config import CONV_NAMES
 
     if all(n in CONV_NAMES for n in names):
@@ -152,13 +156,13 @@ def seed_layers(names: Sequence[str]) -> str:
     return ",".join(names)
 
 
-def seed_term(name: str, config: StyleConfig) -> str:
-    """One field of a label in the seed's notation (``Ts=2,4,8``, ``Ws=1e5``, ``N``, ``avg``)."""
+def table_term(name: str, config: StyleConfig) -> str:
+    """One field of a label in the conv-index notation (``Ts=2,4,8``, ``Ws=1e5``, ``N``, ``avg``)."""
     value = getattr(config, name)
     if name in ("style_layers", "content_layers"):
-        return f"{SEED_NAMES[name]}={seed_layers(value)}"
-    if name in SEED_NAMES:
-        return f"{SEED_NAMES[name]}={number(value)}"
+        return f"{TABLE_NAMES[name]}={conv_indices(value)}"
+    if name in TABLE_NAMES:
+        return f"{TABLE_NAMES[name]}={number(value)}"
     if name == "init":
         return {"content+noise": "N", "noise": ""}.get(value, f"init={value}")
     if name == "pooling":
@@ -171,12 +175,12 @@ def seed_term(name: str, config: StyleConfig) -> str:
 def label(config: StyleConfig, names: Sequence[str], notation: str = "names") -> str:
     """The parameters ``names`` of ``config`` as a short caption.
 
-    ``notation="seed"`` writes the seed's table notation in its column order
+    ``notation="conv-index"`` writes the results table's notation in its column order
     (``Ts=2,4,8,12,16 Tc=9 Ws=1e5 Wc=1 N avg 512``); otherwise ``name=value`` pairs.
     """
-    if notation == "seed":
-        ordered = [n for n in SEED_ORDER if n in names] + [n for n in names if n not in SEED_ORDER]
-        return " ".join(t for t in (seed_term(n, config) for n in ordered) if t)
+    if notation == "conv-index":
+        ordered = [n for n in TABLE_ORDER if n in names] + [n for n in names if n not in TABLE_ORDER]
+        return " ".join(t for t in (table_term(n, config) for n in ordered) if t)
     return " ".join(f"{n}={text(n, getattr(config, n))}" for n in names)
 
 
@@ -246,24 +250,24 @@ def csv_table(results: Sequence[RowResult], shown: Sequence[str]) -> tuple[list[
     return header, rows
 
 
-def seed_cell(name: str, config: StyleConfig) -> tuple[str, str]:
-    """(column, cell) of the seed's table for a field: ``("N", "x")``, ``("Ws", "1e5")``."""
+def table_cell(name: str, config: StyleConfig) -> tuple[str, str]:
+    """(column, cell) of the results table for a field: ``("N", "x")``, ``("Ws", "1e5")``."""
     value = getattr(config, name)
     if name == "init":
         return "N", {"content+noise": "x", "noise": ""}.get(value, value)
     if name == "pooling":
         return "avg", "x" if value == "avg" else ""
     if name in ("style_layers", "content_layers"):
-        return SEED_NAMES[name], seed_layers(value)
-    return SEED_NAMES.get(name, name), text(name, value)
+        return TABLE_NAMES[name], conv_indices(value)
+    return TABLE_NAMES.get(name, name), text(name, value)
 
 
 def markdown_table(results: Sequence[RowResult], shown: Sequence[str], notation: str,
                    base: Path) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of ``SHEET.md`` (the seed's columns for ``notation="seed"``)."""
-    ordered = ([n for n in SEED_ORDER if n in shown] + [n for n in shown if n not in SEED_ORDER]
-               if notation == "seed" else list(shown))
-    cell = seed_cell if notation == "seed" else (lambda n, c: (n, text(n, getattr(c, n))))
+    """Header and rows of ``SHEET.md`` (the results table's columns for ``notation="conv-index"``)."""
+    ordered = ([n for n in TABLE_ORDER if n in shown] + [n for n in shown if n not in TABLE_ORDER]
+               if notation == "conv-index" else list(shown))
+    cell = table_cell if notation == "conv-index" else (lambda n, c: (n, text(n, getattr(c, n))))
     names = [cell(n, results[0].row.config)[0] for n in ordered] if results else ordered
     header = ["#", *names, "content loss", "style loss", "wall s", "image"]
     rows = [[r.row.index, *(cell(n, r.row.config)[1] for n in ordered),
