@@ -27,9 +27,10 @@ web: install
 test: install
 	$(BIN)/python -m pytest
 
+# The package's layers and other import contracts (pyproject.toml), then ruff and mypy.
 lint: install
-	$(BIN)/pip install -q ruff mypy
-	$(BIN)/ruff check src tests
+	$(BIN)/lint-imports
+	$(BIN)/ruff check src tests tools
 	$(BIN)/mypy
 
 clean:

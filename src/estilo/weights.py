@@ -28,6 +28,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -130,7 +131,7 @@ def _reason(e: BaseException) -> str:
     return str(getattr(e, "reason", None) or e).splitlines()[0][:120] or type(e).__name__
 
 def _from_path(path: str) -> LoadedWeights:
-    state = _torch_load(Path(path))
+    state: Any = _torch_load(Path(path))
     if isinstance(state, Mapping) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, Mapping):

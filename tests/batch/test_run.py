@@ -6,7 +6,6 @@ The Ray backend has its own file (test_batch_ray.py): it starts a real local clu
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ import pytest
 from conftest import make_style
 from estilo.batch import BatchError, run_batch
 from estilo.io.output import read_parameters
-from imaging import subprocess_env
 
 FAST = ["--weights", "random", "--size", "48", "--iterations", "2", "--scales", "1",
         "--style-layers", "1", "--content-layers", "1", "--device", "cpu"]
@@ -138,13 +136,3 @@ def test_a_killed_worker_loses_only_its_own_item(tmp_path, images, quick, caplog
     # (a restarted pool would have brought two new processes: four in all).
     assert len(set(pids)) == 3, pids
     assert caplog.text.count("a worker process died") <= 1
-
-
-def test_importing_estilo_does_not_import_the_batch_module_or_ray():
-    import subprocess
-
-    code = ("import sys, estilo; print('estilo.batch' in sys.modules, 'ray' in sys.modules); "
-            "estilo.run_batch; print('estilo.batch' in sys.modules, 'ray' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=subprocess_env())
-    assert out.stdout.split() == ["False", "False", "True", "False"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import ipaddress
 import sys
 from collections.abc import Sequence
@@ -91,9 +92,7 @@ def _serve(args: argparse.Namespace, defaults: StyleConfig) -> int:
                                 iterations=min(defaults.iterations, limits.max_iterations))
     studio = Studio(defaults, limits)
     studio.check_limits(defaults)
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("gradio") is None:
         print("estilo web: error: the web app needs Gradio: pip install 'estilo[web]'",
               file=sys.stderr)
         return 2
