@@ -11,7 +11,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from PIL import Image
 
@@ -90,3 +90,38 @@ def stderr_until(process: subprocess.Popen[str], marker: str, timeout: float = 1
             if marker in line:
                 return "".join(seen)
     raise AssertionError(f"no line with {marker!r} on stderr; it said: {''.join(seen)!r}")
+
+
+def fault_in_the_network(monkeypatch: Any, fault: Callable[[int, dict[str, Any]], Any]) -> list[Any]:
+    """Give every :class:`estilo.Stylizer` a network whose k-th forward pass with gradient (one
+    per optimiser evaluation, k from 1) returns ``fault(k, features)`` instead of its features
+    when that is not None. Returns the images those passes were given (detached copies).
+
+    This goes through the public :meth:`Stylizer.extractor`, so it works for the library, the
+    CLI and grids alike, whatever the loop's private helpers look like.
+    """
+    import torch
+
+    from estilo import Stylizer
+
+    seen: list[Any] = []
+    real = Stylizer.extractor
+
+    class Faulty(torch.nn.Module):
+        def __init__(self, network: torch.nn.Module) -> None:
+            super().__init__()
+            self.network = network  # Job.steps sets .network.checkpointing
+
+        def forward(self, x: torch.Tensor) -> Any:
+            features = self.network(x)
+            if not torch.is_grad_enabled():  # the targets, not an optimiser evaluation
+                return features
+            seen.append(x.detach().clone())
+            changed = fault(len(seen), features)
+            return features if changed is None else changed
+
+    def extractor(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return Faulty(real(self, *args, **kwargs))
+
+    monkeypatch.setattr(Stylizer, "extractor", extractor)
+    return seen

@@ -1,9 +1,12 @@
+from typing import Any
+
 import pytest
 import torch
 
 import estilo
 from estilo import Stylizer
 from estilo.transfer import NonFiniteError
+from imaging import fault_in_the_network
 
 
 def _run(content, style, config):
@@ -84,56 +87,6 @@ def test_every_optimizer_and_schedule_runs(content_path, style_path, tiny, optim
     assert len(steps) == 4 and all(torch.isfinite(torch.tensor(s.loss)) for s in steps)
 
 
-def test_non_finite_step_goes_back_and_lowers_the_rate(content_path, style_path, tiny, monkeypatch):
-    from estilo import transfer
-    real = transfer._step
-    calls = {"n": 0}
-
-    def flaky(x, *args):
-        calls["n"] += 1
-        terms = real(x, *args)
-        if calls["n"] == 3:
-            with torch.no_grad():
-                x.fill_(float("nan"))
-            return {k: float("nan") for k in terms}
-        return terms
-
-    monkeypatch.setattr(transfer, "_step", flaky)
-    steps = _run(content_path, style_path, tiny.replace(optimizer="adam", iterations=5,
-                                                        lr_schedule="constant", lr=0.05))
-    assert len(steps) == 5
-    assert all(torch.isfinite(s.image).all() for s in steps)
-    assert steps[-1].lr == pytest.approx(0.005)
-
-
-def test_a_diverging_lbfgs_step_goes_back_and_searches_its_lines(content_path, style_path, tiny,
-                                                                  monkeypatch, caplog):
-    # Seed-table row 6 at 512 px: L-BFGS's second step, scaled by the first step's curvature,
-    # jumps to a loss 1e15 times higher; a restart overshoots the same way.
-    from estilo import transfer
-    real_step, real_make = transfer._step, transfer.make_optimizer
-    calls, searched = {"n": 0}, []
-
-    def diverging(x, *args):
-        calls["n"] += 1
-        terms = real_step(x, *args)
-        return {k: v * 1e9 for k, v in terms.items()} if calls["n"] == 3 else terms
-
-    def make(name, params, lr, *, line_search=False):
-        searched.append(line_search)
-        return real_make(name, params, lr, line_search=line_search)
-
-    monkeypatch.setattr(transfer, "_step", diverging)
-    monkeypatch.setattr(transfer, "make_optimizer", make)
-    caplog.set_level("INFO", logger="estilo.transfer")
-    steps = _run(content_path, style_path, tiny.replace(optimizer="lbfgs", iterations=8))
-    assert [s.iteration for s in steps] == list(range(1, 9))
-    assert searched[0] is False and searched[-1] is True
-    assert all(s.loss < 1e3 * steps[0].loss for s in steps)  # the huge loss was not kept
-    assert steps[-1].loss < steps[1].loss
-    assert "diverging step" in caplog.text
-
-
 def test_a_stalled_lbfgs_starts_a_fresh_history(content_path, style_path, tiny, monkeypatch):
     # When the history gives no descent direction (float32 round-off), torch's L-BFGS returns
     # without moving, and (nothing having changed) would do so for every later step.
@@ -151,23 +104,6 @@ def test_a_stalled_lbfgs_starts_a_fresh_history(content_path, style_path, tiny, 
     steps = list(Stylizer().steps(content_path, style_path, tiny.replace(optimizer="lbfgs")))
     assert len(instances) >= 2
     assert steps[-1].loss < 0.9 * steps[1].loss
-
-
-def test_permanent_divergence_raises_with_the_last_good_image(content_path, style_path, tiny,
-                                                                monkeypatch):
-    from estilo import transfer
-    real = transfer._step
-    calls = {"n": 0}
-
-    def broken(x, *args):
-        calls["n"] += 1
-        terms = real(x, *args)
-        return terms if calls["n"] < 3 else {k: float("inf") for k in terms}
-
-    monkeypatch.setattr(transfer, "_step", broken)
-    with pytest.raises(NonFiniteError) as info:
-        _run(content_path, style_path, tiny.replace(iterations=20))
-    assert torch.isfinite(info.value.image).all()
 
 
 def test_stylize_returns_a_pil_image_and_parameters(content_path, style_path, tiny):
@@ -196,9 +132,41 @@ def test_exact_size(content_path, style_path, tiny):
     assert Stylizer().run(content_path, style_path, tiny.replace(size=(40, 40))).image.size == (40, 40)
 
 
-def test_import_has_no_heavy_side_effects():
-    import subprocess
-    import sys
-    code = "import sys, estilo; print('gradio' in sys.modules, 'ray' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False False"
+def _scaled(by: float, *, at: int | None = None, after: int | None = None) -> Any:
+    """A fault: every feature times ``by`` at evaluation ``at``, or from ``after`` on."""
+    def fault(k: int, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+        if k == at or (after is not None and k >= after):
+            return {name: f * by for name, f in features.items()}
+        return None
+
+    return fault
+
+
+def test_non_finite_step_goes_back_and_lowers_the_rate(content_path, style_path, tiny, monkeypatch):
+    fault_in_the_network(monkeypatch, _scaled(float("nan"), at=3))
+    steps = _run(content_path, style_path, tiny.replace(optimizer="adam", iterations=5,
+                                                        lr_schedule="constant", lr=0.05))
+    assert len(steps) == 5
+    assert all(torch.isfinite(s.image).all() for s in steps)
+    assert steps[-1].lr == pytest.approx(0.005)
+
+
+def test_a_diverging_lbfgs_step_goes_back_and_searches_its_lines(content_path, style_path, tiny,
+                                                                  monkeypatch, caplog):
+    # The report's table, row 6 at 512 px: L-BFGS's second step, scaled by the first step's
+    # curvature, jumps to a loss 1e15 times higher; a restart overshoots the same way.
+    fault_in_the_network(monkeypatch, _scaled(1e3, at=3))  # losses x 1e6 (content) to 1e12
+    caplog.set_level("INFO", logger="estilo.transfer")
+    steps = _run(content_path, style_path, tiny.replace(optimizer="lbfgs", iterations=8))
+    assert [s.iteration for s in steps] == list(range(1, 9))
+    assert all(s.loss < 1e3 * steps[0].loss for s in steps)  # the huge loss was not kept
+    assert steps[-1].loss < steps[1].loss
+    assert "diverging step" in caplog.text and "L-BFGS with line search" in caplog.text
+
+
+def test_permanent_divergence_raises_with_the_last_good_image(content_path, style_path, tiny,
+                                                                monkeypatch):
+    fault_in_the_network(monkeypatch, _scaled(float("inf"), after=3))
+    with pytest.raises(NonFiniteError) as info:
+        _run(content_path, style_path, tiny.replace(iterations=20))
+    assert torch.isfinite(info.value.image).all()

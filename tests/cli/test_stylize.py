@@ -11,7 +11,6 @@ from PIL import Image
 
 from estilo import cli
 from estilo.cli import stylize
-from estilo.cli.shell import flag_message
 from estilo.io.output import read_parameters
 from imaging import subprocess_env, wait_for
 
@@ -337,36 +336,10 @@ def test_option_messages_name_the_flag_typed(content_path, style_path, tmp_path,
     assert err.startswith("estilo: error: --content-layer-weights has 2 values for 1 content")
 
 
-def test_flag_message_rewrites_field_names_only_where_they_name_an_option():
-    assert flag_message("style_blend has 2 weights") == "--style-blend has 2 weights"
-    assert flag_message("size must be positive") == "--size must be positive"
-    assert flag_message("the size of style_size") == "the size of --style-size"
-    assert flag_message("init must be one of content, content+noise") == \
-        "--init must be one of content, content+noise"
-    assert flag_message("seeds differ") == "seeds differ"
-
-
 def test_a_bare_estilo_says_what_to_give(capsys):
     err = _usage_error(capsys, [])
     assert "required" not in err and "estilo CONTENT STYLE -o OUT.png" in err
     assert "estilo demo" in err
-
-
-def test_demo_paints_the_bundled_example(tmp_path, capsys):
-    from estilo.demo import example_paths
-
-    content, style = example_paths()
-    assert content.is_file() and style.is_file() and content.parent.name == "examples"
-    out = tmp_path / "demo.png"
-    assert cli.main(["demo", "-o", str(out), *FAST]) == 0
-    params = read_parameters(out)
-    assert params["inputs"]["content"]["path"] == str(content.resolve())
-    assert [s["name"] for s in params["inputs"]["styles"]] == ["style.jpg"]
-    with pytest.raises(SystemExit) as info:
-        cli.main(["demo", "--help"])
-    assert info.value.code == 0 and "bundled example" in capsys.readouterr().out
-    err = _usage_error(capsys, ["demo", "extra.jpg", "-o", str(out)])
-    assert "unrecognized arguments: extra.jpg" in err
 
 
 README = Path(__file__).resolve().parents[2] / "README.md"

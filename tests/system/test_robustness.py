@@ -24,17 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image, ImageCms
 
 import estilo
 from conftest import make_content, make_style
-from estilo import cli, transfer
+from estilo import cli
 from estilo.cli import stylize
 from estilo.io.image import ImageError, load_image
 from estilo.io.output import read_parameters
 from estilo.transfer import Stylizer
-from imaging import subprocess_env, wait_for
+from imaging import fault_in_the_network, subprocess_env, wait_for
 
 FAST = ["--weights", "random", "--size", "48", "--iterations", "1", "--scales", "1", "-q",
         "--style-layers", "1,3", "--content-layers", "3", "--device", "cpu"]
@@ -526,24 +525,14 @@ def test_sigterm_mid_run_saves_a_resumable_png(folders):
 
 def test_nan_in_a_step_saves_the_last_good_image_and_exits_1(folders, monkeypatch, capsys):
     inputs, outputs = folders
-    real = transfer._step
-    calls = {"n": 0}
-    seen: list[torch.Tensor] = []
 
-    def diverging(x, *args):
-        calls["n"] += 1
-        terms = real(x, *args)
-        if calls["n"] <= 2:
-            seen.append(x.detach().clone())
-            return terms
-        with torch.no_grad():
-            x.fill_(float("nan"))
-        return {k: float("nan") for k in terms}
+    def nan_from_the_third(k, features):  # Adam: evaluation k sees the image after step k - 1
+        return {n: f * float("nan") for n, f in features.items()} if k >= 3 else None
 
-    monkeypatch.setattr(transfer, "_step", diverging)
+    seen = fault_in_the_network(monkeypatch, nan_from_the_third)
     out = outputs / "nan.png"
     code = cli.main(_argv(inputs / "content.png", inputs / "style.png", out, "--iterations", "9",
-                          "--optimizer", "adam"))  # _step sees the image itself with Adam
+                          "--optimizer", "adam"))
     err = capsys.readouterr().err
     assert code == 1, err
     assert "not finite" in err and "last good image (iteration 2)" in err
@@ -552,5 +541,5 @@ def test_nan_in_a_step_saves_the_last_good_image_and_exits_1(folders, monkeypatc
     params = read_parameters(out)
     assert params["interrupted"] is True and params["iterations_done"] == 2
     saved = load_image(out)
-    expected = estilo.io.image.to_pil(seen[-1])
+    expected = estilo.io.image.to_pil(seen[2])  # the image after step 2
     assert saved.tobytes() == expected.tobytes()  # the last good image, not a black one
