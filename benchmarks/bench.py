@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from estilo import transfer
 from estilo.config import StyleConfig
-from estilo.image import to_pil, to_tensor
+from estilo.io.image import to_pil, to_tensor
 from estilo.vgg import VGG19Features
 from estilo.weights import load_weights
 
