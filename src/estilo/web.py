@@ -43,7 +43,7 @@ from .config import FIELDS, INITS, ConfigError, StyleConfig, UserError, choices
 from .demo import EXAMPLE_NAMES, example_folder
 from .io.image import ImageError, load_image, to_pil, working_size
 from .io.output import save_image
-from .options import help_text, value
+from .options import flag, help_text, value
 from .transfer import Job, NonFiniteError, Step, Stylizer
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class Limits:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if not value >= 0 or (value == 0 and f.name not in ("time_limit", "preview_every")):
-                raise ConfigError(f"--{f.name.replace('_', '-')} must be positive, not {value!r}")
+                raise ConfigError(f"{flag(f.name)} must be positive, not {value!r}")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from .shell import (
     EXIT_FAILED,
     Parser,
     add_config_options,
+    add_run_flags,
     config_from_args,
     guarded,
     sigterm_as_interrupt,
@@ -56,8 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replace outputs made with other parameters")
     parser.add_argument("--summary", metavar="FILE",
                         help="JSON summary path (default OUT_DIR/batch-summary.json)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    add_run_flags(parser)
     add_config_options(parser)
     return parser
 

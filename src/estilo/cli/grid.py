@@ -16,7 +16,14 @@ from ..grids import sheet
 from ..grids.runner import Grid
 from ..grids.spec import OLD_NAMES, PRESETS, GridStep, parse_param, spec_from
 from .progress import Progress
-from .shell import Interruption, Parser, add_config_options, guarded, sigterm_as_interrupt
+from .shell import (
+    Interruption,
+    Parser,
+    add_config_options,
+    add_run_flags,
+    guarded,
+    sigterm_as_interrupt,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,8 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the fixed loss measure (default: the largest row size)")
     parser.add_argument("--eval-weights", default=None, help="weights of the fixed loss measure "
                         "(default: --weights)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    add_run_flags(parser)
     add_config_options(parser)
     return parser
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..io.output import check_output_path
 from ..resume import resume_job
-from .shell import Parser, guarded
+from .shell import Parser, add_run_flags, guarded
 from .stylize import run_and_save
 
 
@@ -29,8 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="run on this device instead of the recorded one")
     parser.add_argument("--save-every", type=int, default=0, metavar="N",
                         help="also save the current image every N iterations")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    add_run_flags(parser)
     return parser
 
 

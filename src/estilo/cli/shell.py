@@ -41,6 +41,12 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """``-q`` and ``--debug``, as every command that runs something takes them."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+
+
 def add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig | None = None) -> None:
     """One ``--option`` per StyleConfig field (see :mod:`estilo.options`), its default taken
     from ``defaults``."""

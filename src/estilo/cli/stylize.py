@@ -24,6 +24,7 @@ from .shell import (
     Interruption,
     Parser,
     add_config_options,
+    add_run_flags,
     config_from_args,
     flags_in_messages,
     guarded,
@@ -54,8 +55,7 @@ def build_parser(prog: str = "estilo", *, inputs: bool = True,
                         help="fail if the output folder does not exist (default: create it)")
     parser.add_argument("--save-every", type=int, default=0, metavar="N",
                         help="also save the current image every N iterations")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    add_run_flags(parser)
     parser.add_argument("--version", action="version", version=f"estilo {version()}")
     add_config_options(parser)
     return parser

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import StyleConfig
+from ..options import flag
 from ..web import Limits, Studio, launch, long_side
 from .shell import Parser, add_config_options, config_from_args, guarded
 
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auth", metavar="USER:PASSWORD", type=_auth,
                         help="require this login (needed with --share or a public --host)")
     for f in dataclasses.fields(Limits):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default),
+        parser.add_argument(flag(f.name), type=type(f.default),
                             default=f.default, help=f"limit: {_LIMIT_HELP[f.name]} "
                             "(default %(default)s)")
     add_config_options(parser)
