@@ -54,9 +54,11 @@ def style_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny() -> StyleConfig:
-    """A fast config: random weights, one 64 px level, shallow layers."""
+    """A fast config: random weights, one 64 px level, shallow layers, the report's raw style
+    weight (the tests that need the default balance or `strength` say so)."""
     return StyleConfig(weights="random", size=64, iterations=8, scales=1, device="cpu",
-                       style_layers=("conv1_1", "conv2_1", "conv3_1"), content_layers=("conv3_1",))
+                       style_layers=("conv1_1", "conv2_1", "conv3_1"), content_layers=("conv3_1",),
+                       style_weight=1e5, init="content+noise", pooling="avg")
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from estilo.losses import (
+    COV_SHRINK,
     MEANCOV_SCALE,
     Objective,
     blend_grams,
@@ -222,8 +223,11 @@ def test_meancov_objective_equals_the_function_and_is_zero_at_target():
                                   style_weights={"s": 2.0}, style_loss="meancov")
     s = obj.scales["s"]
     mean, second = feature_moments(style["s"] / s)
+    cov = covariance(mean, second, 0.0)
+    shrink = COV_SHRINK * float(cov.diagonal(dim1=-2, dim2=-1).mean())  # of the style's variance
+    target_cov = cov + shrink * torch.eye(cov.shape[-1])
     current = _features(2)
-    expected = 2.0 * MEANCOV_SCALE * meancov_loss(current["s"] / s, mean, covariance(mean, second))
+    expected = 2.0 * MEANCOV_SCALE * meancov_loss(current["s"] / s, mean, target_cov, eps=shrink)
     assert torch.isclose(obj(current, torch.rand(1, 3, 8, 8))["style"], expected, rtol=1e-4)
     assert float(obj(style, torch.rand(1, 3, 8, 8))["style"]) < 1e-6
 
@@ -241,3 +245,39 @@ def test_masked_objective_is_zero_when_each_region_shows_its_own_style():
                                       content_weights={}, style_weights={"s": 1.0},
                                       feature_norm="none", masks={"s": mask})
     assert float(swapped(current, torch.rand(1, 3, 8, 8))["style"]) > 1e-3
+
+
+def _strength_objective(kind, k=1.0, strength=2.0, layers=("s", "t")):
+    content, style = _features(0), _features(1)
+    content["t"], style["t"] = content["s"][:, :2] * 3, style["s"][:, :2] ** 2  # a 2nd layer
+    scaled = [{n: f * k for n, f in fs.items()} for fs in (content, style)]
+    obj = Objective.from_features(scaled[0], [scaled[1]], content_weights={"c": 1.0},
+                                  style_weights={n: 1.0 + i for i, n in enumerate(layers)},
+                                  style_loss=kind, feature_norm="none")
+    obj.weigh_style_by_strength(strength, scaled[0])
+    return obj, scaled
+
+
+@pytest.mark.parametrize("kind", ["gram", "meancov"])
+def test_strength_makes_each_style_layer_a_relative_error(kind):
+    obj, (content, style) = _strength_objective(kind)
+    blank = {n: torch.zeros_like(f) for n, f in content.items()}
+    assert float(obj.style(blank)) == pytest.approx(2.0, rel=1e-4)   # = strength, blank image
+    assert float(obj.style(style)) < 1e-5                            # zero at the style
+    assert sum(obj.style_weights.values()) > 0
+    # the layers' relative weights (1 and 2) are kept: layer t counts twice, blank or not
+    per_layer = {n: obj.style_weights[n] * float(obj._style(n, blank[n])) for n in ("s", "t")}
+    assert per_layer["t"] == pytest.approx(2 * per_layer["s"], rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["gram", "meancov"])
+def test_strength_means_the_same_whatever_the_activation_scale(kind):
+    # Without any feature normalisation, a raw weight's meaning moves with the 4th power of
+    # the activations' scale (Gram); a strength does not.
+    terms = []
+    for k in (1.0, 255.0):
+        obj, _ = _strength_objective(kind, k=k)
+        current = {n: f * k for n, f in _features(2).items()}
+        current["t"] = current["s"][:, :2] * 2
+        terms.append(float(obj.style(current)))
+    assert terms[0] == pytest.approx(terms[1], rel=1e-3)

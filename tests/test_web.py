@@ -90,7 +90,7 @@ def test_time_limit_stops_a_run(tiny: StyleConfig, content_path: Path, style_pat
     ({"pooling": "median"}, "pooling must be one of max, avg"),
     ({"seed": "1; rm"}, "bad value '1; rm' for seed: expected a whole number"),
     ({"seed": 1.5}, "seed must be a whole number"),
-    ({"style_weight": -1.0}, "style_weight must be a non-negative number"),
+    ({"strength": -1.0}, "strength must be a non-negative number"),
 ])
 def test_the_job_rechecks_every_option(studio: Studio, content_path: Path, style_path: Path,
                                        values: dict[str, object], message: str) -> None:

@@ -134,3 +134,41 @@ class GreyInput(nn.Module):
 
     def forward(self, image: Tensor) -> dict[str, Tensor]:
         return self.network(grey(image))  # type: ignore[no-any-return]
+
+
+class ColourMode:
+    """What a run's ``preserve_color`` mode does at each stage, in one place.
+
+    ``none``: nothing. ``luminance``: the network sees luminance only (the content, the
+    style with the content's luminance mean and spread, the start image) and the result
+    gets the content's chroma at the end. ``match``: the style is recoloured to the
+    content's colour mean and covariance before its targets are computed.
+    """
+
+    def __init__(self, mode: str) -> None:
+        if mode not in ("none", *MODES):
+            raise ValueError(f"mode must be one of none, {', '.join(MODES)}, not {mode!r}")
+        self.luminance = mode == "luminance"
+        self.match = mode == "match"
+
+    def network(self, network: nn.Module) -> nn.Module:
+        """The network as the run sees it."""
+        return GreyInput(network) if self.luminance else network
+
+    def content(self, image: Tensor) -> Tensor:
+        """The content image whose features are the content targets."""
+        return grey(image) if self.luminance else image
+
+    def style(self, image: Tensor, content: Tensor) -> Tensor:
+        """A style image prepared against the (RGB) content at the same level."""
+        if self.match:
+            return match_color(image, content)
+        return match_luminance(image, content) if self.luminance else image
+
+    def start(self, image: Tensor) -> Tensor:
+        """The first level's initial image."""
+        return grey(image) if self.luminance else image
+
+    def finish(self, image: Tensor, content: Tensor) -> Tensor:
+        """The final image: in luminance mode, its luminance with the content's chroma."""
+        return combine_luminance(image, content) if self.luminance else image

@@ -21,7 +21,7 @@ from PIL import ImageColor
 
 Pooling = Literal["max", "avg"]
 Optimizer = Literal["adam", "sgd", "lbfgs"]
-Schedule = Literal["constant", "adaptive", "plateau"]
+Schedule = Literal["auto", "constant", "adaptive", "plateau"]
 FeatureNorm = Literal["rms", "none"]
 GramNorm = Literal["chw", "hw"]
 PreserveColor = Literal["none", "luminance", "match"]
@@ -33,6 +33,9 @@ Checkpointing = Literal["auto", "on", "off"]
 INITS = ("content", "content+noise", "noise", "style")
 """Named initialisations; any other value of ``init`` is the path of an image."""
 PIXEL_SCALE = 255.0  # the 2018 report's learning rates were for 0-255 pixels
+STRENGTH_UNIT = 10.0
+"""The style term at ``strength=1``: ten times the mean relative error of the style layers'
+statistics (against one content term), the balance picked on benchmarks/quality.py."""
 
 
 class UserError(Exception):
@@ -55,14 +58,22 @@ class StyleConfig:
     style_scale: float = 1.0          # multiplies the style's working size (2: bigger strokes)
     upscale: bool = False             # allow a working size larger than the content image
     background: str = "white"         # colour transparent input pixels are composited onto
-    # Layers: names (conv4_2, relu4_2, pool4) or the seed's conv indices (1-16).
-    content_layers: tuple[str, ...] = ("conv4_2",)
-    style_layers: tuple[str, ...] = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+    # Layers: names (conv4_2, relu4_2, pool4) or the seed's conv indices (1-16), each with an
+    # optional weight (name:weight). The defaults were picked on benchmarks/quality.py: the
+    # Gram matrices of the ReLU outputs (the non-negative features the network passes on),
+    # the two finest layers weighted up so that the painting's brush texture is painted too.
+    content_layers: tuple[str, ...] = ("relu4_2",)
+    style_layers: tuple[str, ...] = ("relu1_1:4", "relu2_1:2", "relu3_1", "relu4_1", "relu5_1")
     content_layer_weights: tuple[float, ...] | None = None  # per layer; None: all 1
     style_layer_weights: tuple[float, ...] | None = None
     # Loss weights (see losses.py for the normalisation that makes them source-independent).
     content_weight: float = 1.0
-    style_weight: float = 1e5
+    # The style's weight: `strength` (the default way), or a raw `style_weight` (Ws, as in the
+    # report's table), which then replaces it. With strength, each style layer's term is the
+    # relative error of its statistics, so one strength means the same at every size, for
+    # both style losses, any layers and any pair (see losses.Objective.weigh_style_by_strength).
+    strength: float = 1.0             # in units of STRENGTH_UNIT
+    style_weight: float | None = None
     tv_weight: float = 0.0
     feature_norm: FeatureNorm = "rms"
     gram_norm: GramNorm = "chw"
@@ -75,25 +86,25 @@ class StyleConfig:
     keep_alpha: bool = False          # re-apply the content's transparency to the output
     # Network.
     weights: str = "caffe"            # caffe | torchvision | random | path of a state dict
-    pooling: Pooling = "avg"
+    pooling: Pooling = "max"          # VGG19 as trained (the report's tables: avg, see README)
     # Initial image: content | content+noise | noise | style | path of an image.
-    init: str = "content+noise"
+    init: str = "content"
     noise_ratio: float = 0.6          # share of noise in content+noise (the seed: 0.6-0.9)
     seed: int = 0
     # Optimisation. Learning rates are for pixels in [0, 1] (the seed's 0-255 rates / 255).
-    # Defaults measured with benchmarks/bench.py: L-BFGS, 60 iterations at 128 and 256 px and
-    # 20 at 512 px give a finished 512 px picture in about a minute on 2 CPU cores; the
-    # seed's Adam + adaptive rate (optimizer="adam") needs more iterations for a clean picture.
+    # Defaults measured with benchmarks/quality.py and bench.py: L-BFGS, 60 iterations at
+    # 256 px and 30 at 512 px paint a 512 px picture in the time the old three-level schedule
+    # took; the seed's Adam + adaptive rate (optimizer="adam") needs more iterations.
     optimizer: Optimizer = "lbfgs"
     lr: float | None = None           # None: a default per optimizer and schedule
-    lr_schedule: Schedule = "adaptive"
+    lr_schedule: Schedule = "auto"    # auto: adaptive for adam and sgd, none for lbfgs
     lr_patience: int = 5              # worse steps before the rate is lowered
     lr_factor: float = 0.7            # multiplier applied then
     lr_min: float = 0.1 / PIXEL_SCALE
-    iterations: int = 20              # at the output size
+    iterations: int = 30              # at the output size
     # Multi-scale: coarse levels from start_size up, each doubling, before the output size.
     scales: int = 0                   # number of levels; 0: automatic, 1: off
-    start_size: int = 128             # long side of the coarsest level (pixels)
+    start_size: int = 256             # long side of the coarsest level (pixels)
     scale_iterations: int = 60        # iterations at each coarser level
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
     # Speed and memory (see devices.compute_dtype and memory.py).
@@ -121,7 +132,13 @@ class StyleConfig:
         return self.lr if self.lr is not None else default_lr(self.optimizer, self.lr_schedule)
 
     def replace(self, **changes: Any) -> StyleConfig:
-        """A copy with some options changed (validated)."""
+        """A copy with some options changed (validated). New layers come with their own
+        weights: changing ``style_layers`` (or ``content_layers``) without its
+        ``*_layer_weights`` drops the old per-layer weights (weights inline, as in
+        ``"relu1_1:2,relu2_1"``, still apply)."""
+        for kind in ("content", "style"):
+            if f"{kind}_layers" in changes:
+                changes.setdefault(f"{kind}_layer_weights", None)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,7 +194,9 @@ def validate(config: StyleConfig) -> None:
 
     _choice(config, "precision", get_args(Precision))
     _choice(config, "checkpointing", get_args(Checkpointing))
-    for name in ("content_weight", "style_weight", "tv_weight", "scales", "scale_iterations",
+    if config.style_weight is not None:
+        _positive(config, "style_weight", zero_ok=True)
+    for name in ("content_weight", "strength", "tv_weight", "scales", "scale_iterations",
                  "iterations"):
         _positive(config, name, zero_ok=True)
     for name in ("lr_factor", "lr_min", "start_size", "lr_patience"):
@@ -228,8 +247,8 @@ def default_lr(optimizer: str, schedule: str) -> float:
     if optimizer == "lbfgs":
         return 1.0
     if optimizer == "sgd":
-        return 1e3  # a plain gradient step; the loss gradients per pixel are tiny
-    return 100.0 / PIXEL_SCALE if schedule == "adaptive" else 0.02
+        return 100.0  # per optim.SGD_ELEMENTS: the same at every size (see PixelDescent)
+    return 100.0 / PIXEL_SCALE if schedule in ("adaptive", "auto") else 0.02
 
 
 def coerce(name: str, value: Any) -> Any:

@@ -1,31 +1,31 @@
-"""Optimisers over the image's pixels and the seed report's adaptive learning rate.
+"""Optimisers over the image's pixels, the report's adaptive learning rate, and
+:class:`PixelDescent`, which owns a run's optimiser and its special cases.
 
-Learning rates are in the units of the optimised variable: RGB pixels in [0, 1]. The seed
+Learning rates are in the units of the optimised variable: RGB pixels in [0, 1]. The
 report's rates (start 100, floor 0.1) were for 0-255 pixels; divided by 255 they are
-0.39 and 0.00039, estilo's defaults for the adaptive schedule.
+0.39 and 0.00039, estilo's defaults for the adaptive schedule (``config.default_lr``).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import get_args
 
 import torch
 from torch import Tensor
 
-OPTIMIZERS = ("adam", "sgd", "lbfgs")
-SCHEDULES = ("constant", "adaptive", "plateau")
-PIXEL_SCALE = 255.0  # the seed's rates were for 0-255 pixels
+from .config import PIXEL_SCALE
+from .config import Optimizer as OptimizerName
+from .config import Schedule as ScheduleName
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
+SCHEDULES: tuple[str, ...] = get_args(ScheduleName)
 LINE_SEARCH_EVALS = 10  # most forward+backward passes of one L-BFGS line search
-
-
-def default_lr(optimizer: str, schedule: str) -> float:
-    """The learning rate used when none is given (in [0, 1] pixel units)."""
-    if optimizer == "lbfgs":
-        return 1.0
-    if optimizer == "sgd":
-        return 1e3  # a plain gradient step; the loss gradients per pixel are tiny
-    return 100.0 / PIXEL_SCALE if schedule == "adaptive" else 0.02
 
 
 def make_optimizer(name: str, params: Iterable[Tensor], lr: float, *,
@@ -122,11 +122,185 @@ Schedule = AdaptiveLR | ConstantLR
 
 def make_schedule(name: str, optimizer: torch.optim.Optimizer, *, patience: int, factor: float,
                   min_lr: float) -> Schedule:
-    """A learning-rate schedule by name (``constant``, ``adaptive``, ``plateau``)."""
-    if name == "constant" or isinstance(optimizer, torch.optim.LBFGS):
-        return ConstantLR(optimizer)  # L-BFGS sets its own step lengths
-    if name == "adaptive":
+    """A learning-rate schedule by name: ``auto`` (``adaptive`` for Adam and SGD, none for
+    L-BFGS, which sets its own step lengths), ``constant``, ``adaptive`` or ``plateau``."""
+    lbfgs = isinstance(optimizer, torch.optim.LBFGS)
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown lr schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
+    if lbfgs and name in ("adaptive", "plateau"):
+        log.warning("L-BFGS sets its own step lengths: lr schedule %r ignored", name)
+    if name == "constant" or lbfgs:
+        return ConstantLR(optimizer)
+    if name in ("adaptive", "auto"):
         return AdaptiveLR(optimizer, patience=patience, factor=factor, min_lr=min_lr)
-    if name == "plateau":
-        return PlateauLR(optimizer, patience=patience, factor=factor, min_lr=min_lr)
-    raise ValueError(f"unknown lr schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
+    return PlateauLR(optimizer, patience=patience, factor=factor, min_lr=min_lr)
+
+
+JUMP = 1e3        # a step whose loss exceeds the best loss so far this many times diverged
+RUNAWAY = 1e2     # ... or this many times, after growing RUNAWAY_STEPS steps in a row
+RUNAWAY_STEPS = 2
+GIVE_UP = 5       # consecutive diverging (or non-finite) steps before a run gives up
+WORSE_AT_END = 10.0  # a level that ends this many times above its best goes back to the best
+
+
+class NonFiniteError(RuntimeError):
+    """The loss or the image diverged and lowering the rate did not help.
+
+    ``image`` holds the last good image (1 x 3 x H x W, [0, 1]).
+    """
+
+    def __init__(self, message: str, image: Tensor) -> None:
+        super().__init__(message)
+        self.image = image
+
+
+SGD_ELEMENTS = 3 * 256 * 256
+"""The image size (elements) at which an SGD rate is the plain rate on [0, 1] pixels."""
+
+
+class PixelDescent:
+    """Gradient descent on an image's pixels, with every safety rail of a long run.
+
+    It owns the optimised variable, the torch optimiser and its rate schedule, and their
+    special cases, so that a caller only calls :meth:`step` with a loss function:
+
+    - **L-BFGS's units.** Its first step is the gradient scaled to an L1 norm of 1 in the
+      optimised units; only later steps are scale-free. It optimises ``image * scale`` with
+      scale = 255 / elements, where that first step moves pixels by about one grey level
+      whatever the loss's scale (in [0, 1] units it can be far too short or its curvature too
+      noisy). It is left unclamped (clamping breaks its curvature pairs at white or black
+      pixels); :attr:`image` is clamped. Adam and SGD optimise the image, clamped after each step;
+      SGD's in units where its rate means the same at every size (a loss that is a mean over
+      positions has per-pixel gradients that shrink with the image): ``scale`` =
+      sqrt(SGD_ELEMENTS / elements), so a pixel moves ``lr * gradient * elements /
+      SGD_ELEMENTS``. (Adam's steps do not depend on the gradient's scale.)
+    - **Divergence.** A step whose loss is not finite, ``JUMP`` times the best loss so far,
+      or ``RUNAWAY`` times the best after growing ``RUNAWAY_STEPS`` steps in a row (a runaway
+      that grows 10x a step passes a check of each step against the one before) goes back
+      to the best point. (An oscillating Adam may well jump 10x above its best once.) L-BFGS then searches its lines (strong Wolfe: its
+      restarted steps overshoot the same way); Adam and SGD continue at a tenth of the rate.
+      After ``GIVE_UP`` such steps in a row, :class:`NonFiniteError`.
+    - **Stalls.** An L-BFGS step that does not move (no descent direction in its history, from
+      float32 round-off) would never move again: it starts a fresh history.
+    - **The end.** :meth:`result` is the final image, or the best one when the run ended far
+      (``WORSE_AT_END``) above its best loss.
+    """
+
+    def __init__(self, image: Tensor, name: str, lr: float, *, schedule: str = "constant",
+                 patience: int = 5, factor: float = 0.7,
+                 min_lr: float = 0.1 / PIXEL_SCALE) -> None:
+        self.name = name
+        self.scale = {"lbfgs": PIXEL_SCALE / image.numel(),
+                      "sgd": math.sqrt(SGD_ELEMENTS / image.numel())}.get(name, 1.0)
+        self.x = (image.detach() * self.scale).requires_grad_(True)
+        self._make_schedule = functools.partial(make_schedule, schedule, patience=patience,
+                                                factor=factor, min_lr=min_lr)
+        self.line_search = False
+        self._restart(lr)
+        self.best = self.x.detach().clone()
+        self.best_loss = math.inf
+        self.last_loss = math.inf
+        self.rises = 0    # consecutive steps whose loss grew
+        self.failures = 0
+        self._start = self.x.detach().clone()
+        self._shown = self.x.detach().clone()  # the last image handed out by a step
+
+    @property
+    def lr(self) -> float:
+        return self.schedule.lr
+
+    @property
+    def image(self) -> Tensor:
+        """The current image, RGB in [0, 1] (detached)."""
+        return self._picture(self.x)
+
+    def step(self, loss_of: Callable[[Tensor], Tensor]) -> float | None:
+        """One step on ``loss_of(image)`` (a scalar with a graph back to the image).
+
+        Returns:
+            The loss at the image before the step, or None when the step diverged and was
+            undone (the caller should not count it).
+
+        Raises:
+            NonFiniteError: ``GIVE_UP`` steps in a row diverged.
+        """
+        self._start.copy_(self.x.detach())
+        loss = self._take(loss_of)
+        self.rises = self.rises + 1 if loss > self.last_loss else 0
+        if self._diverged(loss):
+            self._back_to_best(loss)
+            return None
+        if loss < self.best_loss:
+            self.best.copy_(self._start)
+            self.best_loss = loss
+        self.failures = 0
+        self.last_loss = loss
+        if isinstance(self.optimizer, torch.optim.LBFGS) and torch.equal(self.x.detach(),
+                                                                          self._start):
+            log.info("L-BFGS stalled: starting a fresh curvature history")
+            self._restart(self.lr)
+        self.schedule.step(loss)
+        self._shown.copy_(self.x.detach())
+        return loss
+
+    def _diverged(self, loss: float) -> bool:
+        if not (math.isfinite(loss) and bool(torch.isfinite(self.x).all())):
+            return True
+        return loss > JUMP * self.best_loss or (self.rises >= RUNAWAY_STEPS
+                                                and loss > RUNAWAY * self.best_loss)
+
+    def result(self) -> Tensor:
+        """The level's image: the final one, or the best one if the run ended far above it."""
+        if self.last_loss > WORSE_AT_END * self.best_loss:
+            log.warning("the loss grew from %.4g to %.4g: going back to the best image",
+                        self.best_loss, self.last_loss)
+            return self._picture(self.best)
+        return self.image
+
+    def _take(self, loss_of: Callable[[Tensor], Tensor]) -> float:
+        measured: list[float] = []
+
+        def closure() -> Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = loss_of(self.x / self.scale if self.scale != 1.0 else self.x)
+            loss.backward()
+            if not measured:
+                measured.append(float(loss.detach()))
+            return loss
+
+        self.optimizer.step(closure)  # type: ignore[arg-type]  # torch: closure -> float
+        if not isinstance(self.optimizer, torch.optim.LBFGS):
+            with torch.no_grad():
+                self.x.clamp_(0.0, self.scale)
+        return measured[0]
+
+    def _back_to_best(self, loss: float) -> None:
+        self.failures += 1
+        if self.failures > GIVE_UP:
+            last = self._shown if bool(torch.isfinite(self._shown).all()) else self.best
+            raise NonFiniteError("the loss is not finite or diverges even at a much lower rate: "
+                                 "lower --lr or the loss weights", self._picture(last))
+        why = (f"diverging step (loss {loss:.3g}, best {self.best_loss:.3g})"
+               if math.isfinite(loss) and bool(torch.isfinite(self.x).all())
+               else "non-finite loss or image")
+        self.rises = 0
+        self.last_loss = self.best_loss
+        with torch.no_grad():
+            self.x.copy_(self.best if math.isfinite(self.best_loss) else self._start)
+        if isinstance(self.optimizer, torch.optim.LBFGS) and not self.line_search:
+            # Routine in a level's first steps: the second step, scaled by the curvature of
+            # the first, overshoots; a line search bounds every step instead.
+            self.line_search = True
+            log.info("%s: back to the best image, L-BFGS with line search", why)
+            self._restart(self.lr)
+        else:
+            lr = self.lr / 10.0
+            log.warning("%s: back to the best image, lr %.3g", why, lr)
+            self._restart(lr)
+
+    def _restart(self, lr: float) -> None:
+        self.optimizer = make_optimizer(self.name, [self.x], lr, line_search=self.line_search)
+        self.schedule = self._make_schedule(self.optimizer)
+
+    def _picture(self, x: Tensor) -> Tensor:
+        return (x.detach() / self.scale).clamp(0.0, 1.0)

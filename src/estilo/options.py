@@ -10,7 +10,7 @@ One entry per field, beside the dataclass and in its order; the command line (ev
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, get_args, get_type_hints
 
 import numpy as np
@@ -31,7 +31,11 @@ HELP = {
     "content_layer_weights": "per-layer content weights, comma-separated",
     "style_layer_weights": "per-layer style weights, comma-separated",
     "content_weight": "content loss weight Wc (default %(default)s)",
-    "style_weight": "style loss weight Ws (default %(default)s)",
+    "strength": "how strongly the style paints: 1 = estilo's balance, 2 = twice the style's "
+                "weight, 0.5 = half; means the same at every size, style loss and layer set "
+                "(default %(default)s)",
+    "style_weight": "raw style loss weight Ws, as in the report's table (e.g. 1e5); replaces "
+                    "--strength (default: use --strength)",
     "tv_weight": "total variation weight (default %(default)s)",
     "feature_norm": "per-layer activation normalisation (default %(default)s; see README)",
     "gram_norm": "Gram matrix divisor: chw = C*H*W, hw = H*W (default %(default)s)",
@@ -55,8 +59,9 @@ HELP = {
     "optimizer": "optimiser (default %(default)s)",
     "lr": "learning rate for pixels in [0,1] (a rate for 0-255 pixels / 255; "
           "default: per optimiser)",
-    "lr_schedule": "learning-rate schedule; adaptive = lower the rate by --lr-factor after "
-                   "--lr-patience steps that got worse (default %(default)s)",
+    "lr_schedule": "learning-rate schedule of adam and sgd; adaptive = lower the rate by "
+                   "--lr-factor after --lr-patience steps that got worse; auto = adaptive, "
+                   "and none for lbfgs, which sets its own steps (default %(default)s)",
     "lr_patience": "adaptive: worse steps before lowering the rate (default %(default)s)",
     "lr_factor": "adaptive: rate multiplier (default %(default)s)",
     "lr_min": "adaptive: floor of the rate (default %(default).5g)",
@@ -153,6 +158,13 @@ def text(name: str, value: Any) -> str:
             return f"{value[0]}x{value[1]}"
         return ",".join(text(name, v) for v in value)
     return str(value)
+
+
+def layer_list(names: Sequence[str], weights: Sequence[float] | None) -> str:
+    """Layers as the command line takes them, weights inline where not 1:
+    ``relu1_1:4,relu2_1:2,relu3_1``."""
+    weights = weights or (1.0,) * len(names)
+    return ",".join(n if w == 1 else f"{n}:{number(w)}" for n, w in zip(names, weights))
 
 
 def number(value: float) -> str:

@@ -158,4 +158,6 @@ def layer_weights(config: StyleConfig, kind: str) -> dict[str, float]:
         per_layer = tuple(w * c for w, c in zip(per_layer, channel_weights(
             [channels_of(n) for n in names])))
     overall = getattr(config, f"{kind}_weight")
+    if overall is None:  # style by strength: relative weights, scaled per level by the caller
+        overall = 1.0
     return {n: overall * w for n, w in zip(names, per_layer) if overall * w != 0.0}

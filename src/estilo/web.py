@@ -41,6 +41,7 @@ from PIL import Image
 
 from .config import FIELDS, INITS, ConfigError, StyleConfig, UserError, choices
 from .demo import EXAMPLE_NAMES, example_folder
+from .devices import resolve_device, tune
 from .io.image import ImageError, load_image, to_pil, working_size
 from .io.output import save_image
 from .options import flag, help_text, value
@@ -48,11 +49,11 @@ from .transfer import Job, NonFiniteError, Step, Stylizer
 
 log = logging.getLogger(__name__)
 
-UI_FIELDS = ("size", "style_weight", "iterations", "pooling", "init", "optimizer",
+UI_FIELDS = ("size", "strength", "iterations", "pooling", "init", "optimizer",
              "preserve_color", "seed")
 """StyleConfig fields offered on the page, in order (those the config has at the time)."""
 
-LABELS = {"size": "Size (long side, px)", "style_weight": "Style weight",
+LABELS = {"size": "Size (long side, px)", "strength": "Strength",
           "iterations": "Iterations", "pooling": "Pooling", "init": "Start from",
           "optimizer": "Optimiser", "preserve_color": "Preserve colours", "seed": "Seed"}
 INFO = {"size": "long side of the result in px (larger is slower)",
@@ -227,6 +228,7 @@ class Studio:
         for path in (content, style):
             self.check_upload(path)
         job = self.stylizer.job(content, style, config)
+        tune(resolve_device(config.device))  # backend speed settings: the app's choice
         yield Update(None, "Starting: loading the network...")
         with tempfile.TemporaryDirectory(prefix="estilo-web-") as folder:
             try:

@@ -21,7 +21,7 @@ FAST = ["--weights", "random", "--size", "48", "--iterations", "3", "--scales", 
 EVERY_OPTION = [
     "--size", "40x32", "--style-size", "48", "--upscale", "--content-layers", "relu2_1:2",
     "--style-layers", "1:0.5,3", "--content-layer-weights", "3",
-    "--style-layer-weights", "1,2", "--content-weight", "2", "--style-weight", "1e4",
+    "--style-layer-weights", "1,2", "--content-weight", "2", "--style-weight", "1e4", "--strength", "3",
     "--tv-weight", "0.1", "--feature-norm", "none", "--gram-norm", "hw", "--weights", "random",
     "--pooling", "max", "--init", "content", "--noise-ratio", "0.8", "--seed", "5",
     "--optimizer", "sgd", "--lr", "10", "--lr-schedule", "plateau", "--lr-patience", "2",

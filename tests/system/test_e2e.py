@@ -73,3 +73,29 @@ def test_weights_mean_the_same_whatever_the_input_range(content_path, style_path
     else:
         assert torch.isclose(caffe["style"], small["style"] * 255**4, rtol=1e-2)
         assert torch.isclose(caffe["content"], small["content"] * 255**2, rtol=1e-2)
+
+
+def _neighbour_correlation(image: torch.Tensor) -> float:
+    """Correlation of horizontally adjacent pixels: about 0 for noise, near 1 for a picture."""
+    a, b = image[..., :, :-1].flatten(), image[..., :, 1:].flatten()
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "sgd"])
+@pytest.mark.parametrize("size", [96, 160])
+def test_meancov_paints_with_every_optimizer(optimizer, size):
+    # It used to give coloured noise with L-BFGS (its loss growing 10x a step at 160 px).
+    from estilo.demo import example_paths
+
+    content, style = example_paths()
+    config = StyleConfig(size=size, upscale=True, scales=1, iterations=30, device="cpu",
+                         style_loss="meancov", optimizer=optimizer, init="content+noise")
+    steps = list(Stylizer().steps(content, style, config))
+    styles = [s.terms["style"] for s in steps]
+    assert len(steps) == 30 and styles[-1] < 0.5 * styles[0]
+    assert max(s.loss for s in steps[-10:]) < steps[0].loss  # a caught jump is undone, not kept
+    image = steps[-1].image
+    assert _neighbour_correlation(image) > 0.4  # a picture: noise would be near 0
+    start = _neighbour_correlation(torch.rand_like(image) * 0.6 + 0.4 * image)
+    assert _neighbour_correlation(image) > start + 0.2  # the start's noise was painted over

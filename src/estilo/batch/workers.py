@@ -55,6 +55,7 @@ _worker_state: dict[str, Any] = {}  # per worker process: the Stylizer and the a
 
 def run_task(task: Task) -> Outcome:
     """Run one item in this process (the body of every backend's worker)."""
+    from ..devices import resolve_device, tune
     from ..transfer import Stylizer
 
     start = time.perf_counter()
@@ -67,6 +68,7 @@ def run_task(task: Task) -> Outcome:
     config = task.config.replace(device=device) if device else task.config
     try:
         job = stylizer.job(task.content, task.style, config)
+        tune(resolve_device(config.device))  # backend speed settings: the app's choice
         result = job.run()
         buffer = io.BytesIO()
         result.image.save(buffer, format="PNG")

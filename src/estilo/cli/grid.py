@@ -12,6 +12,7 @@ from collections.abc import Generator, Sequence
 from typing import Any
 
 from ..config import FIELDS, ConfigError
+from ..devices import resolve_device, tune
 from ..grids import sheet
 from ..grids.runner import Grid
 from ..grids.spec import OLD_NAMES, PRESETS, GridStep, parse_param, spec_from
@@ -84,6 +85,8 @@ def _command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     runner = Grid(args.content, args.style, spec, args.output, overrides=overrides,
                   resume=args.resume, overwrite=args.overwrite, tile_size=args.tile_size,
                   columns=args.columns, eval_size=args.eval_size, eval_weights=args.eval_weights)
+    for device in {job.config.device for job in runner.jobs}:
+        tune(resolve_device(device))  # backend speed settings: the app's choice
     status = _drive(runner, quiet=args.quiet)
     done = len(runner.results)
     if status:

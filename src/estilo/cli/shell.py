@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..config import FIELDS, ConfigError, StyleConfig, UserError, choices
-from ..options import HELP, flag, parse
+from ..options import HELP, flag, layer_list, parse
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 
@@ -59,7 +59,11 @@ def add_config_options(parser: argparse.ArgumentParser, defaults: StyleConfig | 
                                 help=HELP[name])
             continue
         allowed = choices(name)
-        shown = ",".join(default) if isinstance(default, tuple) and name.endswith("layers") else default
+        shown = default
+        if name.endswith("_layers"):  # the layers with their weights inline: relu1_1:4,...
+            shown = layer_list(default, getattr(defaults, f"{name[:-1]}_weights"))
+        elif name.endswith("_layer_weights"):  # (given with the layers' default above)
+            shown = None
         parser.add_argument(option, *ALIASES.get(name, ()), type=_argument(name), default=shown,
                             choices=allowed, help=HELP[name],
                             metavar=None if allowed else name.upper())

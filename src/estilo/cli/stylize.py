@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..devices import resolve_device, tune
 from ..io.image import to_pil
 from ..io.metadata import version
 from ..io.output import check_output_path, save_image
@@ -108,6 +109,7 @@ def run_and_save(job: Job, output: Path, *, save_every: int = 0, quiet: bool = F
     The final line gives the iteration counts embedded in the file.
     """
     job.weights()  # fail on missing weights before the progress bar starts
+    tune(resolve_device(job.config.device))  # backend speed settings: the app's choice
     if not quiet:
         print(f"estilo: {describe(plan(job.inputs.size, job.config))}", file=sys.stderr)
     saver = Saver(job, output)

@@ -53,17 +53,24 @@ log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- evaluation
 
+EVALUATION: dict[str, Any] = {
+    "pooling": "avg", "content_layers": ("conv4_2",),
+    "style_layers": ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")}
+"""The grid evaluator's network and layers (those of the report's best rows), fixed so that
+a table's losses compare across estilo versions."""
+
 class Evaluator:
     """One fixed measure of content and style loss, the same for every row.
 
-    The network and layers are StyleConfig's defaults (VGG19 with ``eval_weights``, avg
-    pooling, style conv1_1..conv5_1, content conv4_2, RMS-normalised features, Gram / CHW),
-    unweighted, at one size (long side ``size``, never above the content's). A row's own
+    The network and layers are fixed here, not taken from the defaults (which may change):
+    VGG19 with ``eval_weights``, :data:`EVALUATION`'s pooling and layers, RMS-normalised
+    features, Gram / CHW, unweighted, at one size (long side ``size``, never above the content's). A row's own
     objective differs by row, so its final loss cannot be compared across rows; this can.
     """
 
     def __init__(self, job: Job, *, size: int, weights: str, stylizer: Stylizer) -> None:
-        self.config = StyleConfig(weights=weights, device=job.config.device, seed=job.config.seed)
+        self.config = StyleConfig(**EVALUATION, weights=weights, device=job.config.device,
+                                  seed=job.config.seed)
         self.device = resolve_device(self.config.device)
         from ..weights import load_weights
 
@@ -255,9 +262,9 @@ class Grid:
                 "versions": first["versions"]}
 
     def _evaluation(self) -> dict[str, Any]:
-        return {"weights": self.eval_weights, "long_side": self.eval_size, "pooling": "avg",
-                "style_layers": list(StyleConfig().style_layers),
-                "content_layers": list(StyleConfig().content_layers)}
+        return {"weights": self.eval_weights, "long_side": self.eval_size,
+                "pooling": EVALUATION["pooling"], "style_layers": list(EVALUATION["style_layers"]),
+                "content_layers": list(EVALUATION["content_layers"])}
 
     def _header(self, job: Job) -> list[str]:
         config, ev = self.rows[0].config, self._evaluation()

