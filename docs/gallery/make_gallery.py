@@ -2,10 +2,10 @@
 
 Uses only the bundled examples (content.jpg, style.jpg and style-ember.jpg in the package's
 data folder, both styles painted by examples/make_style.py) and the default
-Caffe VGG19 weights; every run is small (200 px, 100 iterations from the content image, one
-scale) so the whole gallery takes a few minutes on a CPU. From the repository root:
+Caffe VGG19 weights; every run is small (256 px, 60 iterations, estilo's other defaults)
+so the whole gallery takes a few minutes on a CPU. From the repository root:
 
-    python docs/gallery/make_gallery.py            # writes docs/gallery/*.png
+    python docs/gallery/make_gallery.py            # writes docs/gallery/*.png, docs/demo.jpg
 
 Each picture is a strip of labelled panels; the labels are the command-line options that
 made each panel (on top of the common ones printed by ``--help``).
@@ -28,14 +28,15 @@ from estilo.recolor import recolor_image
 EXAMPLES = example_folder()
 CONTENT, STYLE, EMBER = (EXAMPLES / n for n in ("content.jpg", "style.jpg", "style-ember.jpg"))
 LABEL_HEIGHT = 16
+STRENGTHS = (0.03, 0.1, 0.3, 1.0, 3.0)
 log = logging.getLogger("gallery")
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
-    parser.add_argument("--size", type=int, default=200, help="output long side (px)")
-    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--size", type=int, default=256, help="output long side (px)")
+    parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--device", default="auto")
     return parser.parse_args()
 
@@ -45,8 +46,7 @@ class Gallery:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.out = args.out
-        self.base = StyleConfig(size=args.size, iterations=args.iterations, scales=1,
-                                init="content", device=args.device)
+        self.base = StyleConfig(size=args.size, iterations=args.iterations, device=args.device)
         self.stylizer = Stylizer()  # keeps the network between runs
         self.cache: dict[str, Image.Image] = {}
 
@@ -115,14 +115,35 @@ def make_transparent_content(path: Path) -> Path:
     return path
 
 
+def make_demo(path: Path, device: str) -> None:
+    """The README's top picture: content, style and ``estilo demo``'s result (every default,
+    512 px), side by side at one height."""
+    start = time.perf_counter()
+    result = Stylizer().run(CONTENT, STYLE, StyleConfig(device=device)).image
+    height = 240
+    panels = [_thumb(CONTENT, height), _thumb(STYLE, height),
+              result.resize((round(result.width * height / result.height), height), Image.LANCZOS)]
+    strip = Image.new("RGB", (sum(p.width for p in panels) + 8 * (len(panels) - 1), height), "white")
+    x = 0
+    for panel in panels:
+        strip.paste(panel.convert("RGB"), (x, 0))
+        x += panel.width + 8
+    strip.save(path, quality=88, optimize=True)
+    log.info("wrote %s (%.0f s)", path, time.perf_counter() - start)
+
+
 def main() -> None:
     start = time.perf_counter()
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
+    make_demo(args.out.parent / "demo.jpg", args.device)
     g = Gallery(args)
     base = g.run("base", [STYLE])
     h = base.height
+    g.save("strength", [(g.run(f"strength-{k}", [STYLE], strength=k) if k != 1 else base,
+                         f"--strength {k:g}" + (" (default)" if k == 1 else ""))
+                        for k in STRENGTHS])
     g.save("blend", [(base, "style.jpg"), (_thumb(STYLE, h), "style.jpg"),
                      (_thumb(EMBER, h), "style-ember.jpg"),
                      (g.run("blend", [STYLE, EMBER], style_blend=(1, 1)), "--style-blend 1,1")])

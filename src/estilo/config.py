@@ -88,11 +88,11 @@ class StyleConfig:
     weights: str = "caffe"            # caffe | torchvision | random | path of a state dict
     pooling: Pooling = "max"          # VGG19 as trained (the report's tables: avg, see README)
     # Initial image: content | content+noise | noise | style | path of an image.
-    init: str = "content"
-    noise_ratio: float = 0.6          # share of noise in content+noise (the seed: 0.6-0.9)
+    init: str = "content+noise"       # the noise breaks a flat area's symmetry (else a grid)
+    noise_ratio: float = 0.2          # share of noise in content+noise (the report: 0.6-0.9)
     seed: int = 0
     # Optimisation. Learning rates are for pixels in [0, 1] (the seed's 0-255 rates / 255).
-    # Defaults measured with benchmarks/quality.py and bench.py: L-BFGS, 60 iterations at
+    # Defaults measured with benchmarks/quality.py and bench.py: L-BFGS, 40 iterations at
     # 256 px and 30 at 512 px paint a 512 px picture in the time the old three-level schedule
     # took; the seed's Adam + adaptive rate (optimizer="adam") needs more iterations.
     optimizer: Optimizer = "lbfgs"
@@ -105,7 +105,7 @@ class StyleConfig:
     # Multi-scale: coarse levels from start_size up, each doubling, before the output size.
     scales: int = 0                   # number of levels; 0: automatic, 1: off
     start_size: int = 256             # long side of the coarsest level (pixels)
-    scale_iterations: int = 60        # iterations at each coarser level
+    scale_iterations: int = 40        # iterations at each coarser level
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
     # Speed and memory (see devices.compute_dtype and memory.py).
     precision: Precision = "auto"     # network dtype; auto: bfloat16 where the hardware has it

@@ -31,8 +31,8 @@ HELP = {
     "content_layer_weights": "per-layer content weights, comma-separated",
     "style_layer_weights": "per-layer style weights, comma-separated",
     "content_weight": "content loss weight Wc (default %(default)s)",
-    "strength": "how strongly the style paints: 1 = estilo's balance, 2 = twice the style's "
-                "weight, 0.5 = half; means the same at every size, style loss and layer set "
+    "strength": "how strongly the style paints: 1 = estilo's balance, 0.1 = half a painting, "
+                "0.03 = a hint; means the same at every size, style loss and layer set "
                 "(default %(default)s)",
     "style_weight": "raw style loss weight Ws, as in the report's table (e.g. 1e5); replaces "
                     "--strength (default: use --strength)",
