@@ -162,8 +162,9 @@ def _paint(job: Any, *, quiet: bool) -> int:
 
 def _frame_line(frame: Any) -> str:
     terms = ", ".join(f"{k} {v:.3g}" for k, v in frame.terms.items() if v)
+    start = "a still" if frame.index == 1 else f"flow reliable on {frame.reliable:.0%}"
     return (f"estilo: frame {frame.index}/{frame.frames}: {frame.iterations} iterations, "
-            f"{frame.seconds:.1f} s, reliable flow {frame.reliable:.0%} ({terms})")
+            f"{frame.seconds:.1f} s, {start} ({terms})")
 
 
 def _timing(painted: list[float], frames: int) -> str:

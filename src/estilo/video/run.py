@@ -228,7 +228,8 @@ class VideoJob:
         start = torch.where(new, to_tensor(Image.fromarray(content)), warped)
         if self.config.preserve_color == "luminance":  # what the network sees
             warped = color.grey(warped)
-        config = self.config.replace(iterations=self.options.frame_iterations, scales=1)
+        config = self.config.replace(iterations=self.options.frame_iterations, scales=1,
+                                     size=self.size)  # the first frame's working size
         extra = (temporal_loss(warped, torch.from_numpy(weights)[None, None],
                                self.options.temporal_weight)
                  if self.options.temporal_weight > 0 else None)
