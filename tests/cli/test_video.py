@@ -144,3 +144,15 @@ def test_frames_match_the_library(clip, style_path, tmp_path):
     for frame in frames:
         with Image.open(out / frame.path.name) as painted:
             assert np.array_equal(np.asarray(painted.convert("RGB")), np.asarray(frame.image))
+
+
+def test_the_readme_names_every_option_of_estilo_video():
+    from estilo.cli import stylize
+    from estilo.cli import video as video_cli
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Video"):readme.index("## Web app")]
+    still = {s for a in stylize.build_parser()._actions for s in a.option_strings}
+    own = [a.option_strings[-1] for a in video_cli.build_parser()._actions
+           if a.option_strings and a.dest != "help" and not set(a.option_strings) & still]
+    assert own and [o for o in own if f"`{o}" not in section] == []
