@@ -156,3 +156,12 @@ def test_the_readme_names_every_option_of_estilo_video():
     own = [a.option_strings[-1] for a in video_cli.build_parser()._actions
            if a.option_strings and a.dest != "help" and not set(a.option_strings) & still]
     assert own and [o for o in own if f"`{o}" not in section] == []
+
+
+def test_odd_sizes_lose_one_column_or_row_in_h264(clip, style_path, tmp_path):
+    out = tmp_path / "odd.mp4"
+    assert cli.main(["video", str(clip), str(style_path), "-o", str(out), "-q", *FAST,
+                     "--size", "47", "--keep-frames"]) == 0
+    with Image.open(tmp_path / "odd_frames" / "frame_000001.png") as first:
+        assert first.size == (47, 35)
+    assert decoded(out)[0].shape == (34, 46, 3)
