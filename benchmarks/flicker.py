@@ -30,6 +30,7 @@ import argparse
 import importlib.util
 import itertools
 import json
+import logging
 import platform
 import statistics
 import subprocess
@@ -183,6 +184,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--warp", choices=["bilinear", "bicubic"], help="(experiments)")
     args = parser.parse_args()
+    logging.getLogger("estilo.io.image").setLevel(logging.ERROR)  # "larger than the image"
     if args.clip != "bundled" and (args.strip or args.keep):
         parser.error("pictures are only saved for the bundled clip")
     changes = {k: v for k, v in (("size", args.size), ("weights", args.weights)) if v}
