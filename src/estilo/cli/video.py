@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from ..config import ConfigError
+from ..devices import resolve_device, tune
 from ..io.metadata import version
 from ..transfer import NonFiniteError, Step
 from .progress import Progress
@@ -102,6 +103,7 @@ def _command(args: argparse.Namespace) -> int:
         job = video_job(args.clip, args.style, args.output, config, options=options,
                         overwrite=args.overwrite, mkdir=args.mkdir)
     job.first_job.weights()  # fail on missing weights before the progress bar starts
+    tune(resolve_device(config.device))  # backend speed settings: the app's choice
     clip = job.clip
     if not args.quiet:
         left = clip.frames - job.done
