@@ -164,7 +164,7 @@ def _paint(job: Any, *, quiet: bool) -> int:
 
 def _frame_line(frame: Any) -> str:
     terms = ", ".join(f"{k} {v:.3g}" for k, v in frame.terms.items() if v)
-    start = "a still" if frame.index == 1 else f"flow reliable on {frame.reliable:.0%}"
+    start = "a still" if frame.index == 1 else f"flow reliable on {frame.reliable:.1%}"
     return (f"estilo: frame {frame.index}/{frame.frames}: {frame.iterations} iterations, "
             f"{frame.seconds:.1f} s, {start} ({terms})")
 

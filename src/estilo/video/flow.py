@@ -42,7 +42,8 @@ def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def sample(image: Tensor, displacement: np.ndarray | Tensor, mode: str = "bilinear") -> Tensor:
-    """``image`` read at (x, y) + ``displacement[y, x]`` for every pixel (bilinear).
+    """``image`` read at (x, y) + ``displacement[y, x]`` for every pixel (``mode``: a
+    :func:`torch.nn.functional.grid_sample` mode).
 
     Args:
         image: N x C x H x W.

@@ -53,8 +53,8 @@ from .media import (
 
 log = logging.getLogger(__name__)
 
-TEMPORAL_WEIGHT = 200.0   # chosen by benchmarks/flicker.py (see benchmarks/README.md)
-FRAME_ITERATIONS = 10     # iterations of every frame after the first (ditto)
+TEMPORAL_WEIGHT = 500.0   # chosen by benchmarks/flicker.py (see benchmarks/README.md)
+FRAME_ITERATIONS = 5      # iterations of every frame after the first (ditto)
 MAX_FRAMES = 1000
 MANIFEST = "video.json"
 FORMAT = "estilo-video/1"
