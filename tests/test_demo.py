@@ -12,3 +12,14 @@ def test_the_example_photo_and_painting_are_package_data():
     for path in (content, style):
         with Image.open(path) as image:
             assert image.format == "JPEG" and min(image.size) >= 64
+
+
+def test_the_example_clip_is_a_short_camera_move_with_sound():
+    from clips import streams
+    from estilo.demo import example_clip
+    from estilo.video import open_clip
+
+    clip = open_clip(example_clip(), max_frames=100)
+    assert clip.path.parent == example_folder()
+    assert clip.frames == 60 and clip.fps == 24 and clip.size == (240, 160) and clip.audio
+    assert streams(clip.path)["audio"][0] == "aac"

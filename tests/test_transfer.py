@@ -151,3 +151,28 @@ def test_permanent_divergence_raises_with_the_last_good_image(content_path, styl
     with pytest.raises(NonFiniteError) as info:
         _run(content_path, style_path, tiny.replace(iterations=20))
     assert torch.isfinite(info.value.image).all()
+
+
+def test_start_image_replaces_init_at_any_size(content_path, style_path, tiny):
+    start = torch.zeros(1, 3, 24, 32)
+    start[..., :, 16:] = 1.0  # black left half, white right half, half the output's size
+    config = tiny.replace(lr=1e-9, lr_schedule="constant", optimizer="adam", iterations=1)
+    step = next(iter(Stylizer().job(content_path, style_path, config, start_image=start).steps()))
+    image = step.image
+    assert image.shape == (1, 3, 48, 64)
+    assert float(image[..., :, :28].mean()) < 0.05 and float(image[..., :, 36:].mean()) > 0.95
+
+
+def test_extra_loss_terms_are_added_and_optimised(content_path, style_path, tiny):
+    target = torch.full((1, 3, 48, 64), 0.5)
+
+    def pull(image):
+        return {"temporal": 1e3 * ((image - target) ** 2).mean()}
+
+    config = tiny.replace(iterations=10)
+    plain = Stylizer().job(content_path, style_path, config).run().tensor
+    steps = list(Stylizer().job(content_path, style_path, config, extra_loss=pull).steps())
+    assert set(steps[0].terms) == {"content", "style", "tv", "temporal"}
+    assert steps[0].loss == pytest.approx(sum(steps[0].terms.values()))
+    pulled = steps[-1].image
+    assert float(((pulled - target) ** 2).mean()) < 0.25 * float(((plain - target) ** 2).mean())

@@ -11,6 +11,8 @@ from pathlib import Path
 
 EXAMPLE_NAMES = ("content.jpg", "style.jpg")
 """The example photo and painting, in the order ``estilo CONTENT STYLE`` takes them."""
+EXAMPLE_CLIP = "pan.mp4"
+"""A 2.5 s camera move over the example photo, with sound (``examples/make_clip.py``)."""
 
 
 def example_folder() -> Path:
@@ -23,3 +25,8 @@ def example_paths() -> tuple[Path, Path]:
     folder = example_folder()
     content, style = (folder / name for name in EXAMPLE_NAMES)
     return content, style
+
+
+def example_clip() -> Path:
+    """The bundled example clip (``estilo video`` paints it: ``make video-demo``)."""
+    return example_folder() / EXAMPLE_CLIP

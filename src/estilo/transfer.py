@@ -29,9 +29,14 @@ from .pyramid import Level, plan, style_side, upsample
 from .vgg import VGG19Features, layer_weights
 from .weights import LoadedWeights, load_weights
 
-__all__ = ["Job", "NonFiniteError", "Result", "Step", "Stylizer", "stylize"]
+__all__ = ["ExtraLoss", "Job", "NonFiniteError", "Result", "Step", "Stylizer", "stylize"]
 
 log = logging.getLogger(__name__)
+ExtraLoss = Callable[[Tensor], dict[str, Tensor]]
+"""More weighted loss terms of the image being optimised (1 x 3 x H x W, RGB in [0, 1], at the
+level's size; a graph back to it), added to the objective's: ``{"temporal": ...}`` for video."""
+Terms = Callable[[dict[str, Tensor], Tensor], dict[str, Tensor]]
+"""The weighted loss terms of an image from its activations and itself (an :class:`Objective`)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,8 @@ class Stylizer:
     def __init__(self) -> None:
         self._extractors: dict[tuple[Any, ...], VGG19Features] = {}
 
-    def job(self, content: ImageInput, style: StyleInput, config: StyleConfig | None = None,
+    def job(self, content: ImageInput, style: StyleInput, config: StyleConfig | None = None, *,
+            start_image: Tensor | None = None, extra_loss: ExtraLoss | None = None,
             **options: Any) -> Job:
         """Check the options and decode the inputs (fast; nothing is computed yet).
 
@@ -83,6 +89,10 @@ class Stylizer:
             content: path or PIL image.
             style: path or PIL image, or a list of them.
             config: options; keyword ``options`` override single fields.
+            start_image: the image to start from (1 x 3 x H x W, RGB in [0, 1], any size:
+                resized to the first level's) instead of ``config.init``; see :class:`Job`.
+            extra_loss: more loss terms of the image, added to the objective's (see
+                :data:`ExtraLoss`): e.g. ``estilo video``'s temporal term.
 
         Raises:
             ConfigError, ImageError: bad options or inputs.
@@ -90,7 +100,8 @@ class Stylizer:
         config = config or StyleConfig()
         if options:
             config = config.replace(**options)
-        return Job(self, prepare(content, style, config), config)
+        return Job(self, prepare(content, style, config), config, start_image=start_image,
+                   extra_loss=extra_loss)
 
     def steps(self, content: ImageInput, style: StyleInput, config: StyleConfig | None = None,
               **options: Any) -> Iterator[Step]:
@@ -121,11 +132,21 @@ class Stylizer:
 
 @dataclass
 class Job:
-    """One prepared run: checked inputs and options. Iterate :meth:`steps` or call :meth:`run`."""
+    """One prepared run: checked inputs and options. Iterate :meth:`steps` or call :meth:`run`.
+
+    Two optional hooks let a caller drive the run from outside (``estilo video`` does, to
+    start each frame from the previous one and keep it close): ``start_image`` replaces
+    ``config.init`` (it is resized to the first level's size, and seen as the colour mode
+    sees every start image: luminance only in ``preserve_color="luminance"`` runs);
+    ``extra_loss`` adds its terms to the objective's at every evaluation, on every level
+    (they appear in :attr:`Step.terms` under their names).
+    """
 
     stylizer: Stylizer
     inputs: Inputs
     config: StyleConfig
+    start_image: Tensor | None = field(default=None, repr=False, kw_only=True)
+    extra_loss: ExtraLoss | None = field(default=None, repr=False, kw_only=True)
 
     def steps(self) -> Generator[Step, None, None]:
         """Yield a :class:`Step` after every optimisation step, coarse levels first.
@@ -143,9 +164,10 @@ class Job:
         schedule = plan(inputs.size, config)
         clock = _Clock(total=sum(level.iterations for level in schedule), levels=len(schedule),
                        dtype=dtype)
-        image: Tensor | None = None
+        image = _given_start(self.start_image, config, device)   # None: from config.init
         for index, level in enumerate(schedule):                  # 2. coarse to fine
-            objective = _objective(extractor, inputs, level, config, device)   # 3. targets
+            objective = _with_extra(_objective(extractor, inputs, level, config, device),
+                                    self.extra_loss)                  # 3. targets
             image = _start_image(image, inputs, level, config, device)         # 4. start image
             image = yield from _optimise(image, extractor, objective, config, clock, index, level)
 
@@ -240,6 +262,25 @@ def _style_tensor(style: Source, inputs: Inputs, level: Level, config: StyleConf
                                                          content)
 
 
+def _given_start(start: Tensor | None, config: StyleConfig, device: torch.device) -> Tensor | None:
+    """A caller's start image (:attr:`Job.start_image`) on the device, as the network sees it."""
+    if start is None:
+        return None
+    image = start.detach().float().clamp(0.0, 1.0)
+    return color.ColourMode(config.preserve_color).start(image).to(device)
+
+
+def _with_extra(objective: Objective, extra: ExtraLoss | None) -> Terms:
+    """The objective's terms, and ``extra``'s added to them (:attr:`Job.extra_loss`)."""
+    if extra is None:
+        return objective
+
+    def terms(features: dict[str, Tensor], image: Tensor) -> dict[str, Tensor]:
+        return {**objective(features, image), **extra(image)}
+
+    return terms
+
+
 def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: StyleConfig,
                  device: torch.device) -> Tensor:
     """The first level's initial image, or the previous level's result upsampled."""
@@ -261,7 +302,7 @@ def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: 
     return color.ColourMode(config.preserve_color).start(image).to(device)
 
 
-def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, config: StyleConfig,
+def _optimise(image: Tensor, extractor: VGG19Features, objective: Terms, config: StyleConfig,
               clock: _Clock, index: int, level: Level) -> Generator[Step, None, Tensor]:
     """Run one level's iterations on ``image``; yield a Step after each; return the image."""
     # A finer level refines the upsampled picture: it starts at the rate the level below
@@ -284,7 +325,7 @@ def _optimise(image: Tensor, extractor: VGG19Features, objective: Objective, con
     return descent.result()
 
 
-def _loss_function(extractor: VGG19Features, objective: Objective, dtype: torch.dtype,
+def _loss_function(extractor: VGG19Features, objective: Terms, dtype: torch.dtype,
                    terms: dict[str, float]) -> Callable[[Tensor], Tensor]:
     """The total loss of an image (1 x 3 x H x W); its first call records the weighted terms."""
     def loss_of(image: Tensor) -> Tensor:

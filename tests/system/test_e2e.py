@@ -99,3 +99,22 @@ def test_meancov_paints_with_every_optimizer(optimizer, size):
     assert _neighbour_correlation(image) > 0.4  # a picture: noise would be near 0
     start = _neighbour_correlation(torch.rand_like(image) * 0.6 + 0.4 * image)
     assert _neighbour_correlation(image) > start + 0.2  # the start's noise was painted over
+
+
+def test_estilo_video_paints_the_bundled_clip_and_keeps_its_sound(tmp_path):
+    """The issue's check, small: `estilo video` on the bundled clip and painting, real weights."""
+    import av
+
+    from estilo import cli
+    from estilo.demo import example_clip, example_paths
+
+    out = tmp_path / "out.mp4"
+    assert cli.main(["video", str(example_clip()), str(example_paths()[1]), "-o", str(out), "-q",
+                     "--size", "48", "--iterations", "3", "--frame-iterations", "1"]) == 0
+    with av.open(str(out)) as painted, av.open(str(example_clip())) as source:
+        assert [s.type for s in painted.streams] == ["video", "audio"]
+        assert painted.streams.video[0].frames == source.streams.video[0].frames == 60
+        assert painted.streams.video[0].average_rate == source.streams.video[0].average_rate
+        first = next(painted.decode(video=0)).to_ndarray(format="rgb24")
+    assert first.shape == (32, 48, 3)
+    assert not (tmp_path / "out_frames").exists()

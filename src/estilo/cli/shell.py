@@ -27,6 +27,7 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 130, 143
 SUBCOMMANDS: dict[str, str] = {
     "demo": "estilo.cli.demo", "resume": "estilo.cli.resume", "grid": "estilo.cli.grid",
     "batch": "estilo.cli.batch", "recolor": "estilo.cli.recolor", "web": "estilo.cli.web",
+    "video": "estilo.cli.video",
 }
 """``estilo COMMAND``: the module of each command, each with ``main(argv) -> int``."""
 

@@ -515,9 +515,9 @@ def to_pil(t: torch.Tensor) -> Image.Image:
 
 
 def _tensor_bytes(t: torch.Tensor) -> bytes:
-    """The raw bytes of a CPU tensor in C order (no NumPy needed)."""
-    owned = t.clone(memory_format=torch.contiguous_format)  # own storage of exactly numel items
-    return bytes(owned.untyped_storage())
+    """The raw bytes of a CPU tensor in C order (through NumPy's buffer: ``bytes()`` of a
+    torch storage reads it item by item in Python, a third of a second for 240x160 RGB)."""
+    return t.contiguous().numpy().tobytes()
 
 
 __all__ = [
