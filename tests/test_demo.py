@@ -12,3 +12,13 @@ def test_the_example_photo_and_painting_are_package_data():
     for path in (content, style):
         with Image.open(path) as image:
             assert image.format == "JPEG" and min(image.size) >= 64
+
+
+def test_every_bundled_image_has_its_origin_and_licence():
+    """The report table's paintings too (public domain: painter, title, year)."""
+    folder = example_folder()
+    licences = (folder / "LICENSES.md").read_text(encoding="utf-8")
+    images = sorted(p.name for p in folder.iterdir() if p.suffix == ".jpg")
+    assert {"starry_night.jpg", "shipwreck.jpg"} <= set(images)
+    assert [name for name in images if f"`{name}`" not in licences] == []
+    assert "The Starry Night* (1889)" in licences and "The Shipwreck* (1805)" in licences
