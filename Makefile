@@ -5,7 +5,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 
-.PHONY: install demo video-demo test lint clean web
+.PHONY: install demo video-demo test lint clean web seed-table report-table
 
 $(BIN)/estilo: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ demo: install
 video-demo: install
 	$(BIN)/estilo video src/estilo/data/examples/pan.mp4 src/estilo/data/examples/style.jpg \
 		-o out/video-demo.mp4 --overwrite
+
+# The report's results table (estilo grid --preset report-table) on the bundled photo and
+# paintings: docs/report-table/sheet.jpg and table.md, shown in the README (about 20 min on
+# 2 CPU cores; the full-size rows go to out/report-table/). report-table is the same target.
+seed-table report-table: install
+	$(BIN)/python docs/report-table/make_sheet.py
 
 # The web app on http://127.0.0.1:7860 (Ctrl-C to stop); `estilo web --help` for options.
 # (Gradio comes with the test extra installed above; elsewhere: pip install 'estilo[web]'.)

@@ -23,3 +23,13 @@ def test_the_example_clip_is_a_short_camera_move_with_sound():
     assert clip.path.parent == example_folder()
     assert clip.frames == 60 and clip.fps == 24 and clip.size == (240, 160) and clip.audio
     assert streams(clip.path)["audio"][0] == "aac"
+
+
+def test_every_bundled_image_has_its_origin_and_licence():
+    """The report table's paintings too (public domain: painter, title, year)."""
+    folder = example_folder()
+    licences = (folder / "LICENSES.md").read_text(encoding="utf-8")
+    images = sorted(p.name for p in folder.iterdir() if p.suffix == ".jpg")
+    assert {"starry_night.jpg", "shipwreck.jpg"} <= set(images)
+    assert [name for name in images if f"`{name}`" not in licences] == []
+    assert "The Starry Night* (1889)" in licences and "The Shipwreck* (1805)" in licences

@@ -55,20 +55,25 @@ def test_grid_command_writes_rows_sheet_and_tables(content_path, style_path, tmp
     assert capsys.readouterr().err == ""  # -q: nothing but errors
 
 
-def test_report_table_preset_runs_nine_rows(content_path, style_path, tmp_path):
+def test_report_table_preset_runs_nine_rows(content_path, style_path, images, tmp_path):
+    """Two styles: row 9 takes the second (--no-upscale keeps the tiny photo's size)."""
     out = tmp_path / "table.png"
-    argv = ["grid", str(content_path), str(style_path), "-o", str(out), "--preset", "report-table",
-            "--weights", "random", "--iterations", "1", "--device", "cpu", "-q",
-            "--tile-size", "40"]
+    second = images["styles"][1]
+    argv = ["grid", str(content_path), str(style_path), str(second), "-o", str(out),
+            "--preset", "report-table", "--weights", "random", "--iterations", "1",
+            "--device", "cpu", "-q", "--tile-size", "40", "--no-upscale"]
     assert cli.main(argv) == 0
     table = read_csv(tmp_path / "table.csv")
     configs = spec.configs(spec.preset("report-table"))
     shown = spec.differing(configs)
-    assert [r["label"] for r in table] == [spec.label(c, shown, "conv-index") for c in configs]
+    assert [r["label"] for r in table] == [
+        f"{spec.label(c, shown, 'conv-index')} style {1 + (i == 8)}" for i, c in enumerate(configs)]
+    assert [r["style"] for r in table] == ["style.png"] * 8 + ["wave.png"]
     assert len(list((tmp_path / "table_rows").glob("*.png"))) == 9
     markdown = (tmp_path / "table.md").read_text()
-    assert "| # | Ts | Tc | Ws | Wc | N | avg | size |" in markdown
-    assert "| 5 | 2,4,8,12,16 | 9 | 1e5 | 1 | x | x | 224 |" in markdown
+    assert "| # | Ts | Tc | Ws | Wc | N | avg | size | style |" in markdown
+    assert "| 5 | 2,4,8,12,16 | 9 | 1e5 | 1 | x | x | 224 | style.png |" in markdown
+    assert "| 9 | 2,4,8,12,16 | 9 | 1e5 | 5 | x | x | 512 | wave.png |" in markdown
 
 
 def _interrupt_at_job(monkeypatch, k):

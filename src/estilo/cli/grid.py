@@ -32,13 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="estilo grid", description="Run several settings side by side: a "
                      "contact sheet, every row's image and a table of losses and times.")
     parser.add_argument("content", help="content image (the photo)")
-    parser.add_argument("style", nargs="+", help="style image(s) (the painting)")
+    parser.add_argument("style", nargs="+", help="style image(s) (the painting); rows that "
+                        "name a style by number (style = 2 in a grid file; the preset's row 9) "
+                        "take that one of these, other rows all of them")
     parser.add_argument("-o", "--output", default="grid.png", help="the sheet (default "
                         "%(default)s); rows go to SHEET_rows/, tables to SHEET.md and SHEET.csv")
     rows = parser.add_mutually_exclusive_group(required=True)
     rows.add_argument("--preset", choices=PRESETS, type=lambda name: OLD_NAMES.get(name, name),
                       help="a shipped grid: report-table = the nine rows of the results table "
-                      "of the 2018 report estilo started from (conv-index notation)")
+                      "of the 2018 report estilo started from, with its Adam and adaptive rate "
+                      "(conv-index notation; row 9 takes the second style image)")
     rows.add_argument("--grid", metavar="FILE.toml", help="explicit rows ([[rows]] tables)")
     rows.add_argument("--param", action="append", metavar="NAME=V1,V2",
                       help="vary an option (repeat: cartesian product); ';' separates layer lists")

@@ -25,7 +25,7 @@ from PIL import Image
 from ..config import FIELDS, StyleConfig
 from ..devices import resolve_device
 from ..io.image import resize, to_tensor, working_size
-from ..io.inputs import ImageInput, StyleInput
+from ..io.inputs import ImageInput, Source, StyleInput
 from ..io.metadata import run_key
 from ..io.output import OutputError, check_output_path, read_parameters, save_image
 from ..losses import Objective
@@ -39,6 +39,7 @@ from .spec import (
     GridStep,
     Row,
     RowResult,
+    StyleChoice,
     configs,
     csv_table,
     differing,
@@ -64,11 +65,13 @@ class Evaluator:
 
     The network and layers are fixed here, not taken from the defaults (which may change):
     VGG19 with ``eval_weights``, :data:`EVALUATION`'s pooling and layers, RMS-normalised
-    features, Gram / CHW, unweighted, at one size (long side ``size``, never above the content's). A row's own
-    objective differs by row, so its final loss cannot be compared across rows; this can.
+    features, Gram / CHW, unweighted, at one size (long side ``size``; above the content's
+    only with ``upscale``, as when the rows upscale). A row's own objective differs by row,
+    so its final loss cannot be compared across rows; this can.
     """
 
-    def __init__(self, job: Job, *, size: int, weights: str, stylizer: Stylizer) -> None:
+    def __init__(self, job: Job, *, size: int, weights: str, stylizer: Stylizer,
+                 upscale: bool = False) -> None:
         self.config = StyleConfig(**EVALUATION, weights=weights, device=job.config.device,
                                   seed=job.config.seed)
         self.device = resolve_device(self.config.device)
@@ -77,24 +80,37 @@ class Evaluator:
         loaded = load_weights(weights, seed=self.config.seed)
         self.net = stylizer.extractor(loaded, self.config, self.device)
         inputs = job.inputs
-        self.size = working_size(inputs.content.image.size, size)
+        self.size = working_size(inputs.content.image.size, size, allow_upscale=upscale)
         with torch.no_grad():
-            content = self.net(self._tensor(inputs.content.image))
-            styles = [self.net(self._tensor(resize(s.image, style_side(
-                s.image.size, self.size, self.size, None)))) for s in inputs.styles]
-        ones = dict.fromkeys
-        self.objective = Objective.from_features(
-            content, styles, content_weights=ones(self.config.content_layers, 1.0),
-            style_weights=ones(self.config.style_layers, 1.0))
+            self.content = self.net(self._tensor(inputs.content.image))
+        self._objectives: dict[tuple[str, ...], Objective] = {}
+        self.styles = inputs.styles
+        self.objective = self.objective_for(inputs.styles)
 
     def _tensor(self, image: Image.Image) -> torch.Tensor:
         return to_tensor(resize(image, self.size)).to(self.device)
 
-    def __call__(self, image: Image.Image) -> dict[str, float]:
-        """``{"content": ..., "style": ...}`` for a row's final image."""
+    def objective_for(self, styles: Sequence[Source]) -> Objective:
+        """The measure against ``styles`` (built once per set of style images)."""
+        key = tuple(s.sha256 for s in styles)
+        if key not in self._objectives:
+            with torch.no_grad():
+                features = [self.net(self._tensor(resize(s.image, style_side(
+                    s.image.size, self.size, self.size, None)))) for s in styles]
+            ones = dict.fromkeys
+            self._objectives[key] = Objective.from_features(
+                self.content, features, content_weights=ones(self.config.content_layers, 1.0),
+                style_weights=ones(self.config.style_layers, 1.0))
+        return self._objectives[key]
+
+    def __call__(self, image: Image.Image,
+                 styles: Sequence[Source] | None = None) -> dict[str, float]:
+        """``{"content": ..., "style": ...}`` for a row's final image, the style loss against
+        ``styles`` (the row's style images; default: those of the job it was built with)."""
+        objective = self.objective_for(styles or self.styles)
         x = self._tensor(image)
         with torch.no_grad():
-            terms = self.objective(self.net(x), x)
+            terms = objective(self.net(x), x)
         return {"content": float(terms["content"]), "style": float(terms["style"])}
 
 
@@ -106,19 +122,26 @@ class Grid:
                  overwrite: bool = False, tile_size: int = sheet.TILE, columns: int = 0,
                  eval_size: int | None = None, eval_weights: str | None = None,
                  stylizer: Stylizer | None = None) -> None:
-        styles = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
-        paths = [p for p in (content, *styles) if isinstance(p, (str, os.PathLike))]
+        given = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
+        rows = configs(spec, overrides)
+        row_styles = [pick_style(spec.style(i), style, given, i + 1) for i in range(len(rows))]
+        paths = [p for p in (content, *given, *row_styles) if isinstance(p, (str, os.PathLike))]
         _refuse_existing(Path(output).expanduser(), overwrite or resume, "sheet")
         self.output = check_output_path(output, overwrite=overwrite or resume, inputs=paths)
         self.stylizer = stylizer or Stylizer()
-        rows = configs(spec, overrides)
+        self.jobs = [self.stylizer.job(content, s, c) for s, c in zip(row_styles, rows)]
+        keys = [tuple(s.sha256 for s in job.inputs.styles) for job in self.jobs]
+        self.style_sets = list(dict.fromkeys(keys))  # distinct style images, in order of use
+        self.styled = len(self.style_sets) > 1
         shown = differing(rows)
         folder = self.output.with_name(self.output.stem + "_rows")
         width = len(str(len(rows)))
-        self.rows = [Row(i, c, label(c, shown, spec.notation), folder /
-                         f"{i:0{width}d}-{slug(label(c, shown, spec.notation))}.png")
-                     for i, c in enumerate(rows, start=1)]
-        self.jobs = [self.stylizer.job(content, style, r.config) for r in self.rows]
+        captions = [" ".join(t for t in (label(c, shown, spec.notation), f"style "
+                                         f"{self.style_sets.index(k) + 1}" if self.styled else "")
+                             if t) for c, k in zip(rows, keys)]
+        self.rows = [Row(i, c, caption, folder / f"{i:0{width}d}-{slug(caption)}.png",
+                         " + ".join(s.name for s in job.inputs.styles))
+                     for i, (c, caption, job) in enumerate(zip(rows, captions, self.jobs), start=1)]
         for row in self.rows:
             _refuse_existing(row.path, overwrite or resume, "row image")
             check_output_path(row.path, overwrite=overwrite or resume, inputs=paths)
@@ -191,21 +214,30 @@ class Grid:
         done = [self.results[i] for i in sorted(self.results)]
         job = self.jobs[0]
         inputs = [("content: " + job.inputs.content.name, job.inputs.content.image)]
-        inputs += [("style: " + s.name, s.image) for s in job.inputs.styles]
+        inputs += [(f"style {number}: {s.name}" if self.styled else f"style: {s.name}", s.image)
+                   for number, styles in enumerate(self._style_inputs(), start=1) for s in styles]
         tiles = inputs + [(f"#{r.row.index} {r.row.label}".strip(), r.image) for r in done]
         image = sheet.contact_sheet(tiles, tile=self.tile_size, columns=self.columns)
         save_image(image, self.output, parameters=self._sheet_parameters(done))
-        header, cells = csv_table(done, self.shown)
+        header, cells = csv_table(done, self.shown, style=self.styled)
         sheet.write_csv(self.output.with_suffix(".csv"), header, cells)
-        header, cells = markdown_table(done, self.shown, self.spec.notation, self.output.parent)
+        header, cells = markdown_table(done, self.shown, self.spec.notation, self.output.parent,
+                                       style=self.styled)
         sheet.write_markdown(self.output.with_suffix(".md"), self.output.stem, self._header(job),
                              header, cells)
 
     # ----------------------------------------------------------------- helpers
 
+    def _style_inputs(self) -> list[tuple[Source, ...]]:
+        """The style images of each of :attr:`style_sets`."""
+        first = {tuple(s.sha256 for s in job.inputs.styles): job.inputs.styles
+                 for job in reversed(self.jobs)}
+        return [tuple(first[key]) for key in self.style_sets]
+
     def _evaluator(self) -> Evaluator:
         return Evaluator(self.jobs[0], size=self.eval_size, weights=self.eval_weights,
-                         stylizer=self.stylizer)
+                         stylizer=self.stylizer,
+                         upscale=any(job.config.upscale for job in self.jobs))
 
     def _run_row(self, row: Row, position: int, pending: int,
                  evaluator: Evaluator) -> Generator[GridStep, None, None]:
@@ -224,7 +256,7 @@ class Grid:
         save_image(image, row.path, parameters=job.parameters(last, interrupted=False, grid={
             "index": row.index, "label": row.label, "status": status, "wall_s": round(wall, 3)}))
         self.results[row.index] = RowResult(row, status, image, last.iteration if last else 0,
-                                            wall, evaluator(image))
+                                            wall, evaluator(image, job.inputs.styles))
 
     def _reusable(self) -> dict[int, Path]:
         """Rows whose finished image (here or under another row's name) has their parameters."""
@@ -251,14 +283,15 @@ class Grid:
         params = read_parameters(row.path) or {}
         wall = float((params.get("grid") or {}).get("wall_s", params.get("elapsed_s", 0.0)))
         return RowResult(row, "resumed", image, int(params.get("iterations_done", 0)), wall,
-                         evaluator(image))
+                         evaluator(image, self.jobs[row.index - 1].inputs.styles))
 
     def _sheet_parameters(self, done: Sequence[RowResult]) -> dict[str, Any]:
         first = self.jobs[0].parameters(None)
         return {"format": "estilo-grid/1", "inputs": first["inputs"], "shown": self.shown,
                 "notation": self.spec.notation, "evaluation": self._evaluation(),
                 "rows": [{"index": r.row.index, "label": r.row.label, "file": r.row.path.name,
-                          "status": r.status, "config": r.row.config.to_dict()} for r in done],
+                          "style": r.row.style, "status": r.status,
+                          "config": r.row.config.to_dict()} for r in done],
                 "versions": first["versions"]}
 
     def _evaluation(self) -> dict[str, Any]:
@@ -270,14 +303,35 @@ class Grid:
         config, ev = self.rows[0].config, self._evaluation()
         shared = ", ".join(f"{n}={text(n, getattr(config, n))}" for n in FIELDS
                            if n not in self.shown and n != "device")
-        styles = ", ".join(f"`{s.name}`" for s in job.inputs.styles)
+        styles = "style " + ", ".join(f"`{s.name}`" for s in job.inputs.styles)
+        if self.styled:
+            styles = "styles " + ", ".join(
+                f"{n} " + " + ".join(f"`{s.name}`" for s in group)
+                for n, group in enumerate(self._style_inputs(), start=1)) + " (the style column "\
+                "says which row used which)"
         measure = (f"{ev['weights']} VGG19, {ev['pooling']} pooling, style "
                    f"{','.join(ev['style_layers'])}, content {','.join(ev['content_layers'])}, "
                    f"RMS-normalised features, unweighted, long side {ev['long_side']} px")
-        return [f"Content `{job.inputs.content.name}`, style {styles}.",
+        return [f"Content `{job.inputs.content.name}`, {styles}.",
                 f"Shared options: {shared}.",
                 (f"Losses: one fixed measure for every row ({measure}), not each row's own "
                  "objective. Wall time: seconds per row on this machine.")]
+
+
+def pick_style(choice: StyleChoice, style: StyleInput, given: Sequence[ImageInput],
+               index: int) -> StyleInput:
+    """The style input of row ``index``: its own image, the ``choice``-th of the ``given``
+    styles, or (None) all of ``style``. A number beyond the styles given falls back to the
+    first one, with a warning (the row's caption and table entry name the style it used)."""
+    if choice is None:
+        return style
+    if isinstance(choice, Path):
+        return str(choice)
+    if choice > len(given):
+        log.warning("row %d uses style %d, but %d style image(s) were given: it uses the first",
+                    index, choice, len(given))
+        return given[0]
+    return given[choice - 1]
 
 
 ROW_NAME = re.compile(r"\d+-.*\.png")
@@ -303,11 +357,13 @@ def grid(content: ImageInput, style: StyleInput, output: str | Path, *,
     """Run a parameter grid and write a contact sheet, ``.md`` and ``.csv`` tables.
 
     Args:
-        content, style: the inputs (paths or PIL images), as for :func:`estilo.stylize`.
+        content, style: the inputs (paths or PIL images), as for :func:`estilo.stylize`; rows
+            that name a style number take that one of ``style``, the others all of them.
         output: the sheet's path; rows go to ``<stem>_rows/``, tables beside it.
         preset / grid_file / params / rows: exactly one: ``"report-table"``, a TOML file,
             ``{"style_weight": [1e3, 1e5], "pooling": ["max", "avg"]}`` (cartesian product)
-            or a list of dicts of options.
+            or a list of dicts of options. A row (in a file or a dict) may name its own
+            ``style``: an image path, or a number from 1 picking one of the ``style`` images.
         resume: reuse row images that already exist with the same parameters and inputs.
         overwrite: replace an existing sheet and row images.
         tile_size: display size of every tile (long side, px).

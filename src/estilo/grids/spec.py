@@ -1,7 +1,8 @@
 """Parameter grids, the pure part: rows of options, labels and result tables.
 
-A grid is a list of rows, each a set of :class:`StyleConfig` fields over shared options.
-Rows come from a preset (``report-table``: the results table of the 2018 report estilo
+A grid is a list of rows, each a set of :class:`StyleConfig` fields over shared options,
+and optionally its own style image (``style``: a path, or the number of one of the styles the
+grid is run with). Rows come from a preset (``report-table``: the results table of the 2018 report estilo
 started from, shipped in ``estilo/data``), a TOML file of explicit rows, or the cartesian
 product of ``--param`` values. :mod:`estilo.grids.runner` runs them; :mod:`estilo.grids.sheet` draws the contact
 sheet.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,13 +40,52 @@ log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- grid specs
 
+StyleChoice = int | Path | None
+"""A row's style: the number (1-based) of one of the styles a grid runs with, an image path,
+or None: all the styles it runs with (blended, as for a single run)."""
+
+
 @dataclass(frozen=True)
 class GridSpec:
-    """Rows of a grid (each a dict of StyleConfig fields), shared options and label style."""
+    """Rows of a grid (each a dict of StyleConfig fields), shared options and label style;
+    ``styles`` holds each row's :data:`StyleChoice` (empty: None for every row)."""
 
     rows: tuple[dict[str, Any], ...]
     base: dict[str, Any] = field(default_factory=dict)
     notation: str = "names"
+    styles: tuple[StyleChoice, ...] = ()
+
+    def style(self, index: int) -> StyleChoice:
+        """The style choice of row ``index`` (0-based)."""
+        return self.styles[index] if self.styles else None
+
+
+def style_choice(raw: Any, folder: Path | None = None, where: str = "grid") -> StyleChoice:
+    """A row's ``style`` entry: a number from 1 (the n-th style the grid runs with) or a path
+    (relative to ``folder``, the grid file's, else the working directory).
+
+    Raises:
+        ConfigError: anything else (0, a negative number, an empty string, a list).
+    """
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        if raw < 1:
+            raise ConfigError(f"{where}: style = {raw} must be a style number from 1 (the first "
+                              "style given) or an image path")
+        return raw
+    if isinstance(raw, (str, os.PathLike)) and str(raw).strip():
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() or folder is None else folder / path
+    raise ConfigError(f"{where}: style must be a style number from 1 or an image path, not {raw!r}")
+
+
+def _split_style(table: Mapping[str, Any], folder: Path | None,
+                 where: str) -> tuple[dict[str, Any], StyleChoice]:
+    """A row's StyleConfig fields (parsed) and its style choice."""
+    fields = dict(table)
+    choice = style_choice(fields.pop("style", None), folder, where)
+    return values(fields), choice
 
 
 def parse_param(text: str) -> tuple[str, list[Any]]:
@@ -78,11 +119,11 @@ def load_spec(path: str | Path) -> GridSpec:
         text = Path(path).expanduser().read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read grid file {str(path)!r}: {e.strerror}") from None
-    return parse_spec(text, str(path))
+    return parse_spec(text, str(path), folder=Path(path).expanduser().parent)
 
 
-def parse_spec(text: str, name: str = "<grid>") -> GridSpec:
-    """A grid from TOML text (see :func:`load_spec`)."""
+def parse_spec(text: str, name: str = "<grid>", folder: Path | None = None) -> GridSpec:
+    """A grid from TOML text (see :func:`load_spec`); ``style`` paths are relative to ``folder``."""
     try:
         data = parse_toml(text)
     except ValueError as e:
@@ -98,7 +139,12 @@ def parse_spec(text: str, name: str = "<grid>") -> GridSpec:
     notation = OLD_NAMES.get(given, given)
     if notation not in NOTATIONS:
         raise ConfigError(f"grid file {name}: notation must be one of {', '.join(NOTATIONS)}")
-    return GridSpec(tuple(values(r) for r in rows), values(data.get("base", {})), notation)
+    base, shared = _split_style(data.get("base", {}), folder, f"grid file {name}")
+    parsed = [_split_style(r, folder, f"grid file {name}, row {i}")
+              for i, r in enumerate(rows, start=1)]
+    styles = tuple(shared if "style" not in r else choice for r, (_, choice) in zip(rows, parsed))
+    return GridSpec(tuple(fields for fields, _ in parsed), base, notation,
+                    styles if any(s is not None for s in styles) else ())
 
 
 def preset(name: str) -> GridSpec:
@@ -110,14 +156,18 @@ def preset(name: str) -> GridSpec:
     return parse_spec(text.read_text(encoding="utf-8"), f"preset {name}")
 
 
-def configs(spec: GridSpec, overrides: Mapping[str, Any] | None = None) -> list[StyleConfig]:
-    """One config per row: defaults < ``spec.base`` < the row < ``overrides`` (all rows)."""
+def configs(spec: GridSpec, overrides: Mapping[str, Any] | None = None, *,
+            defaults: StyleConfig | None = None) -> list[StyleConfig]:
+    """One config per row: ``defaults`` (``StyleConfig()``) < ``spec.base`` < the row <
+    ``overrides`` (all rows). Other ``defaults`` show what a grid leaves to the defaults."""
     overrides = dict(overrides or {})
     clash = sorted({k for row in spec.rows for k in row} & set(overrides))
     if clash:
         log.warning("%s set for all rows: the grid's own values of it are replaced",
                     ", ".join(clash))
-    return [StyleConfig(**{**spec.base, **row, **overrides}) for row in spec.rows]
+    if defaults is None:
+        return [StyleConfig(**{**spec.base, **row, **overrides}) for row in spec.rows]
+    return [defaults.replace(**{**spec.base, **row, **overrides}) for row in spec.rows]
 
 
 def spec_from(*, preset_name: str | None = None, grid_file: str | Path | None = None,
@@ -136,7 +186,10 @@ def spec_from(*, preset_name: str | None = None, grid_file: str | Path | None = 
         lists = {n: [value(n, v) for v in vs] for n, vs in params.items()}
         return GridSpec(tuple(expand(lists)))
     assert rows is not None
-    return GridSpec(tuple(values(dict(r)) for r in rows))
+    parsed = [_split_style(r, None, f"row {i}") for i, r in enumerate(rows, start=1)]
+    styles = tuple(choice for _, choice in parsed)
+    return GridSpec(tuple(fields for fields, _ in parsed),
+                    styles=styles if any(s is not None for s in styles) else ())
 
 
 # --------------------------------------------------------------------------- labels
@@ -194,12 +247,14 @@ def slug(caption: str, limit: int = 60) -> str:
 
 @dataclass(frozen=True)
 class Row:
-    """One row of a grid: its 1-based index, config, caption and image path."""
+    """One row of a grid: its 1-based index, config, caption, image path and the name(s) of
+    its style image(s)."""
 
     index: int
     config: StyleConfig
     label: str
     path: Path
+    style: str = ""
 
 
 @dataclass
@@ -239,12 +294,15 @@ class GridResult:
 LOSS_COLUMNS = ("status", "iterations", "content_loss", "style_loss", "wall_s")
 
 
-def csv_table(results: Sequence[RowResult], shown: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
+def csv_table(results: Sequence[RowResult], shown: Sequence[str], *,
+              style: bool = False) -> tuple[list[str], list[list[Any]]]:
     """Header and rows of ``SHEET.csv``: index, label, file, the varied options (CLI text),
-    status, iterations, the fixed-measure content and style losses, and wall seconds."""
-    header = ["index", "label", "file", *shown, *LOSS_COLUMNS]
+    the style image (``style``: when rows use different ones), status, iterations, the
+    fixed-measure content and style losses, and wall seconds."""
+    header = ["index", "label", "file", *shown, *(["style"] if style else []), *LOSS_COLUMNS]
     rows = [[r.row.index, r.row.label, f"{r.row.path.parent.name}/{r.row.path.name}",
-             *(text(n, getattr(r.row.config, n)) for n in shown), r.status, r.iterations,
+             *(text(n, getattr(r.row.config, n)) for n in shown),
+             *([r.row.style] if style else []), r.status, r.iterations,
              repr(r.losses["content"]), repr(r.losses["style"]), f"{r.wall_s:.3f}"]
             for r in results]
     return header, rows
@@ -263,14 +321,17 @@ def table_cell(name: str, config: StyleConfig) -> tuple[str, str]:
 
 
 def markdown_table(results: Sequence[RowResult], shown: Sequence[str], notation: str,
-                   base: Path) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of ``SHEET.md`` (the results table's columns for ``notation="conv-index"``)."""
+                   base: Path, *, style: bool = False) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of ``SHEET.md`` (the results table's columns for ``notation="conv-index"``;
+    ``style``: a column of each row's style image)."""
     ordered = ([n for n in TABLE_ORDER if n in shown] + [n for n in shown if n not in TABLE_ORDER]
                if notation == "conv-index" else list(shown))
     cell = table_cell if notation == "conv-index" else (lambda n, c: (n, text(n, getattr(c, n))))
     names = [cell(n, results[0].row.config)[0] for n in ordered] if results else ordered
-    header = ["#", *names, "content loss", "style loss", "wall s", "image"]
+    header = ["#", *names, *(["style"] if style else []), "content loss", "style loss",
+              "wall s", "image"]
     rows = [[r.row.index, *(cell(n, r.row.config)[1] for n in ordered),
+             *([r.row.style] if style else []),
              f"{r.losses['content']:.4g}", f"{r.losses['style']:.4g}", f"{r.wall_s:.1f}",
              f"[{r.row.path.name}]({r.row.path.relative_to(base).as_posix()})"
              + ("" if r.status == "done" else f" ({r.status})")]
