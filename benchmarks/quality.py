@@ -10,7 +10,7 @@ writes the picture, measures it with an evaluator that is not any candidate's ob
 (:class:`Measures`), and compares it with pastiche's own 300-step picture of the same pair
 (cached: it takes minutes). Results: ``benchmarks/results/quality-panel.json``, a Markdown
 report ``benchmarks/results/quality-panel.md``, a contact sheet per pair in
-``benchmarks/results/quality/sheets/`` and the frontier plot ``benchmarks/quality-frontier.png``.
+``benchmarks/results/quality/sheets/`` and the frontier plot ``benchmarks/quality-panel.png`` (``benchmarks/<output>.png``).
 """
 
 from __future__ import annotations
@@ -512,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = ROOT / "benchmarks" / "results"
     (results_dir / f"{args.output}.json").write_text(json.dumps(results, indent=1) + "\n")
     (results_dir / f"{args.output}.md").write_text(report(results))
-    frontier(results, ROOT / "benchmarks" / f"{args.output}-frontier.png")
+    frontier(results, ROOT / "benchmarks" / f"{args.output}.png")
     print(report(results))
     return 0
 
