@@ -125,3 +125,12 @@ def fault_in_the_network(monkeypatch: Any, fault: Callable[[int, dict[str, Any]]
 
     monkeypatch.setattr(Stylizer, "extractor", extractor)
     return seen
+
+
+def assert_one_line(exc: Any, *needles: str) -> str:
+    """The message of an exception (pytest.raises' info): one line holding every needle."""
+    text = str(exc.value)
+    assert "\n" not in text
+    for needle in needles:
+        assert needle in text, text
+    return text

@@ -33,7 +33,7 @@ from estilo.io.image import (
     working_size,
 )
 from estilo.io.output import OutputError
-from imaging import close_to, encode, pixel, write
+from imaging import assert_one_line, close_to, encode, pixel, write
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -45,14 +45,6 @@ def png_with_header_size(width: int, height: int) -> bytes:
     data[16:24] = struct.pack(">II", width, height)
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
     return bytes(data)
-
-
-def assert_one_line(exc: pytest.ExceptionInfo[BaseException], *needles: str) -> str:
-    text = str(exc.value)
-    assert "\n" not in text
-    for needle in needles:
-        assert needle in text, text
-    return text
 
 
 def _max_rss_mb() -> float:

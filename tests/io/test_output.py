@@ -17,16 +17,7 @@ from PIL import Image, ImageCms
 
 from estilo.io.image import ImageError, load_image
 from estilo.io.output import OutputError, check_output_path, read_parameters, save_image
-from imaging import close_to, pixel, write
-
-
-def assert_one_line(exc: pytest.ExceptionInfo[BaseException], *needles: str) -> str:
-    text = str(exc.value)
-    assert "\n" not in text
-    for needle in needles:
-        assert needle in text, text
-    return text
-
+from imaging import assert_one_line, close_to, pixel, write
 
 # --- check_output_path -----------------------------------------------------------------------
 

@@ -4,10 +4,10 @@ A smooth synthetic photo (a sky gradient over a field, a house) painted with the
 painting at the defaults. Two measures of its sky, both blind to the objective:
 
 - **coherence** of the structure tensor: near 1 where the texture has one direction (brush
-  strokes), lower for isotropic dots and hatching (the mesh). Old defaults 0.42, the new
+  strokes), lower for isotropic dots and hatching (the mesh). Old defaults 0.40, the new
   ones 0.53;
 - **stride peaks**: the power at the network's 16 px pooling-grid frequencies against the
-  power around them at the same radius: a grid the network prints. Old defaults 1100; the
+  power around them at the same radius: a grid the network prints. Old defaults 1490; the
   new ones without the start's noise (a flat area stays symmetric, max pooling prints its
   grid) 410; the new defaults 13.
 """

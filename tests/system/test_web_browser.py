@@ -126,6 +126,12 @@ def page(browser: Any, server: tuple[str, Any]) -> Iterator[Any]:
     context.close()
 
 
+def _set_iterations(page: Any, n: int) -> None:
+    box = page.locator("#opt-iterations input[type=number]")
+    box.fill(str(n))
+    box.press("Enter")
+
+
 def _upload(page: Any, images: dict[str, Path]) -> None:
     page.locator("#content-file input[type=file]").set_input_files(images["content"])
     page.locator("#style-file input[type=file]").set_input_files(images["style"])
@@ -150,8 +156,7 @@ def _wait_for(condition: Any, timeout: float = 90.0) -> Any:
 def test_upload_watch_the_preview_and_download_the_png(page: Any, images: dict[str, Path],
                                                         tmp_path: Path) -> None:
     _upload(page, images)
-    page.locator("#opt-iterations input[type=number]").fill("60")
-    page.locator("#opt-iterations input[type=number]").press("Enter")
+    _set_iterations(page, 60)
     page.click("#stylize")
     _wait_for(lambda: "Iteration" in _status(page))
     first = page.locator("#canvas img").get_attribute("src")
@@ -172,8 +177,7 @@ def test_upload_watch_the_preview_and_download_the_png(page: Any, images: dict[s
 
 def test_stop_ends_the_run_and_keeps_the_image(page: Any, images: dict[str, Path]) -> None:
     _upload(page, images)
-    page.locator("#opt-iterations input[type=number]").fill("400")
-    page.locator("#opt-iterations input[type=number]").press("Enter")
+    _set_iterations(page, 400)
     page.click("#stylize")
     _wait_for(lambda: "Iteration" in _status(page))
     page.click("#stop")
@@ -246,8 +250,7 @@ def test_a_second_job_waits_with_its_queue_position_shown(
     other.wait_for_selector("#stylize")
     for tab in (page, other):
         _upload(tab, images)
-        tab.locator("#opt-iterations input[type=number]").fill("400")
-        tab.locator("#opt-iterations input[type=number]").press("Enter")
+        _set_iterations(tab, 400)
     page.click("#stylize")
     _wait_for(lambda: "Iteration" in _status(page))
     other.click("#stylize")
@@ -262,8 +265,7 @@ def test_a_second_job_waits_with_its_queue_position_shown(
 def test_an_error_replaces_the_last_result_with_one_message(page: Any,
                                                            images: dict[str, Path]) -> None:
     _upload(page, images)
-    page.locator("#opt-iterations input[type=number]").fill("5")
-    page.locator("#opt-iterations input[type=number]").press("Enter")
+    _set_iterations(page, 5)
     page.click("#stylize")
     _wait_for(lambda: "Done" in _status(page))
     assert page.locator("#download a").count() >= 1 and page.locator("#canvas img").count() == 1
