@@ -177,10 +177,9 @@ class PixelDescent:
     - **Divergence.** A step whose loss is not finite, ``JUMP`` times the best loss so far,
       or ``RUNAWAY`` times the best after growing ``RUNAWAY_STEPS`` steps in a row (a runaway
       that grows 10x a step passes a check of each step against the one before) goes back
-      to the best point (an oscillating Adam may well jump 10x above its best once). L-BFGS
-      then searches its lines (strong Wolfe: its restarted steps overshoot the same way);
-      Adam and SGD continue at a tenth of the rate.
-      After ``GIVE_UP`` such steps in a row, :class:`NonFiniteError` with the best image.
+      to the best point. (An oscillating Adam may well jump 10x above its best once.) L-BFGS then searches its lines (strong Wolfe: its
+      restarted steps overshoot the same way); Adam and SGD continue at a tenth of the rate.
+      After ``GIVE_UP`` such steps in a row, :class:`NonFiniteError`.
     - **Stalls.** An L-BFGS step that does not move (no descent direction in its history, from
       float32 round-off) would never move again: it starts a fresh history.
     - **The end.** :meth:`result` is the final image, or the best one when the run ended far
@@ -204,6 +203,7 @@ class PixelDescent:
         self.rises = 0    # consecutive steps whose loss grew
         self.failures = 0
         self._start = self.x.detach().clone()
+        self._shown = self.x.detach().clone()  # the last image handed out by a step
 
     @property
     def lr(self) -> float:
@@ -240,6 +240,7 @@ class PixelDescent:
             log.info("L-BFGS stalled: starting a fresh curvature history")
             self._restart(self.lr)
         self.schedule.step(loss)
+        self._shown.copy_(self.x.detach())
         return loss
 
     def _diverged(self, loss: float) -> bool:
@@ -276,15 +277,16 @@ class PixelDescent:
     def _back_to_best(self, loss: float) -> None:
         self.failures += 1
         if self.failures > GIVE_UP:
+            last = self._shown if bool(torch.isfinite(self._shown).all()) else self.best
             raise NonFiniteError("the loss is not finite or diverges even at a much lower rate: "
-                                 "lower --lr or the loss weights", self._picture(self.best))
+                                 "lower --lr or the loss weights", self._picture(last))
         why = (f"diverging step (loss {loss:.3g}, best {self.best_loss:.3g})"
                if math.isfinite(loss) and bool(torch.isfinite(self.x).all())
                else "non-finite loss or image")
         self.rises = 0
         self.last_loss = self.best_loss
-        with torch.no_grad():  # (before any good step, best is the start image)
-            self.x.copy_(self.best)
+        with torch.no_grad():
+            self.x.copy_(self.best if math.isfinite(self.best_loss) else self._start)
         if isinstance(self.optimizer, torch.optim.LBFGS) and not self.line_search:
             # Routine in a level's first steps: the second step, scaled by the curvature of
             # the first, overshoots; a line search bounds every step instead.
