@@ -177,9 +177,11 @@ class PixelDescent:
     - **Divergence.** A step whose loss is not finite, ``JUMP`` times the best loss so far,
       or ``RUNAWAY`` times the best after growing ``RUNAWAY_STEPS`` steps in a row (a runaway
       that grows 10x a step passes a check of each step against the one before) goes back
-      to the best point. (An oscillating Adam may well jump 10x above its best once.) L-BFGS then searches its lines (strong Wolfe: its
-      restarted steps overshoot the same way); Adam and SGD continue at a tenth of the rate.
-      After ``GIVE_UP`` such steps in a row, :class:`NonFiniteError`.
+      to the best point (an oscillating Adam may well jump 10x above its best once). L-BFGS
+      then searches its lines (strong Wolfe: its restarted steps overshoot the same way);
+      Adam and SGD continue at a tenth of the rate. After ``GIVE_UP`` such steps in a row,
+      :class:`NonFiniteError` with the last image a step handed out (the one the caller
+      showed and counted, so a saved picture matches its iteration count).
     - **Stalls.** An L-BFGS step that does not move (no descent direction in its history, from
       float32 round-off) would never move again: it starts a fresh history.
     - **The end.** :meth:`result` is the final image, or the best one when the run ended far
