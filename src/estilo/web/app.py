@@ -38,6 +38,7 @@ from .jobs import (
     Studio,
     field_choices,
     free_memory,
+    limit_malloc_arenas,
     long_side,
     ui_fields,
 )
@@ -506,6 +507,7 @@ def launch(studio: Studio, *, host: str = "127.0.0.1", port: int | None = None,
     Returns:
         The launched Blocks (with ``block=False``; call ``.close()`` to stop it).
     """
+    limit_malloc_arenas()  # memory levels off over many jobs (benchmarks/web_soak.py)
     demo = build_app(studio)
     demo.queue(max_size=studio.limits.queue_size, api_open=False, default_concurrency_limit=1)
     # quiet: Gradio's own lines (a share=True hint among them) are replaced by ours below;
