@@ -235,3 +235,17 @@ def _opened(path: str | Path) -> Image.Image:
     with Image.open(path) as image:
         image.load()
         return image
+
+
+def test_the_history_keeps_the_last_results_newest_first() -> None:
+    from estilo.web.history import MAX_ENTRIES, Entry, History
+
+    history = History()
+    entries = [Entry(f"/r/{i}.png", f"/r/{i}-photo.png", "/u/cat.png", ("/s/starry_night.jpg",),
+                     (5.0,), {"strength": 0.5, "iterations": i}, "Done") for i in range(13)]
+    dropped = [gone for entry in entries for gone in history.add(entry)]
+    assert dropped == [entries[0]] and len(history.entries) == MAX_ENTRIES
+    assert history.entries[0] is entries[12] and history.get(0) is entries[12]
+    assert history.get(MAX_ENTRIES) is None and history.get(None) is None
+    assert history.gallery()[0] == ("/r/12.png", "starry night · strength 0.5")
+    assert "- iterations: `12`" in entries[12].describe()
