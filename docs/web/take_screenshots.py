@@ -4,7 +4,7 @@
 
 Needs the web and test extras and Debian's Chromium (apt-get install chromium). Uses the
 real caffe weights and only bundled pictures (the example photo; The Starry Night and The
-Scream) at 128 px; writes docs/web/*.png (quantised):
+Scream) at 128 px (150 iterations); writes docs/web/*.png (quantised):
 
 * ``studio-running.png``: two paintings chosen with weights, the mask painted, the live preview;
 * ``studio-result.png``: the whole page once done: before/after slider and the history;
@@ -13,6 +13,7 @@ Scream) at 128 px; writes docs/web/*.png (quantised):
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -20,11 +21,13 @@ from typing import Any
 
 from PIL import Image
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from estilo import StyleConfig
 from estilo.web import Limits, Studio, launch
 
 HERE = Path(__file__).resolve().parent
+TIMEOUT = int(os.environ.get("SHOTS_TIMEOUT_MS", "300000"))  # ms per step of the script
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 
@@ -34,7 +37,7 @@ def shoot(page: Page, name: str, *, full_page: bool = False) -> None:
     path = HERE / f"{name}.png"
     page.screenshot(path=path, full_page=full_page)
     Image.open(path).convert("RGB").quantize(128).save(path, optimize=True)
-    print(f"{path.name}: {path.stat().st_size // 1024} KB")
+    print(f"{path.name}: {path.stat().st_size // 1024} KB", flush=True)
 
 
 def paint(page: Page, brush: int, x0: float, x1: float) -> None:
@@ -55,20 +58,26 @@ def paint(page: Page, brush: int, x0: float, x1: float) -> None:
 
 
 def wait_status(page: Page, text: str) -> None:
-    page.wait_for_function(f"document.querySelector('#status').innerText.includes({text!r})")
+    """Wait until the status line shows ``text``; on a timeout, say what it shows."""
+    try:
+        page.wait_for_function(f"document.querySelector('#status').innerText.includes({text!r})")
+    except PlaywrightTimeout:
+        page.screenshot(path=HERE / "failed.png", full_page=True)
+        raise RuntimeError(f"waited for {text!r}; the status says "
+                           f"{page.locator('#status').inner_text()!r} (docs/web/failed.png)")
 
 
 def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = StyleConfig(size=128, iterations=60, scales=1, device="cpu")
+    config = StyleConfig(size=128, iterations=150, scales=1, device="cpu")
     demo = launch(Studio(config, Limits(preview_every=0.5)), port=port, block=False)
     url = f"http://127.0.0.1:{port}/"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(600_000)
+        page.set_default_timeout(TIMEOUT)
         page.goto(url)
         page.wait_for_selector("#stylize")
         page.click("#example")  # the cat and The Starry Night
@@ -78,11 +87,11 @@ def main() -> None:
         weight = page.locator("#weight-1 input[type=number]")
         weight.fill("3")
         weight.press("Enter")
-        paint(page, 1, 0.0, 0.3)  # The Scream on the left, the rest The Starry Night
+        paint(page, 1, 0.12, 0.4)  # The Scream on the left, the rest The Starry Night
         page.click("#stylize")
-        wait_status(page, "Iteration 8")
+        wait_status(page, "Iteration")
         page.evaluate("window.scrollTo(0, 0)")
-        time.sleep(1.0)
+        time.sleep(2.0)
         shoot(page, "studio-running")
         wait_status(page, "Done")
         time.sleep(1.5)
@@ -90,7 +99,7 @@ def main() -> None:
         shoot(page, "studio-result", full_page=True)
 
         phone = browser.new_page(viewport={"width": 390, "height": 844})
-        phone.set_default_timeout(600_000)
+        phone.set_default_timeout(TIMEOUT)
         phone.goto(url)
         phone.wait_for_selector("#stylize")
         phone.click("#example")

@@ -158,7 +158,7 @@ def build_app(studio: Studio | None = None) -> Any:
                 download = gr.File(label="Download PNG (parameters embedded)",
                                    interactive=False, elem_id="download")
                 shelf = gr.Gallery(label="This session (click one: its settings, PNG, re-run)",
-                                   columns=6, height=150,
+                                   columns=6, height=150, fit_columns=False,
                                    allow_preview=False, object_fit="cover", elem_id="history",
                                    buttons=[])
                 details = gr.Markdown("", elem_id="entry-details")
