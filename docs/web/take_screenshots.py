@@ -4,7 +4,7 @@
 
 Needs the web and test extras and Debian's Chromium (apt-get install chromium). Uses the
 real caffe weights and only bundled pictures (the example photo; The Starry Night and The
-Scream) at 128 px (150 iterations); writes docs/web/*.png (quantised):
+Scream) at 320 px with the default schedule; writes docs/web/*.png (quantised):
 
 * ``studio-running.png``: two paintings chosen with weights, the mask painted, the live preview;
 * ``studio-result.png``: the whole page once done: before/after slider and the history;
@@ -71,7 +71,7 @@ def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = StyleConfig(size=128, iterations=150, scales=1, device="cpu")
+    config = StyleConfig(size=320, device="cpu")
     demo = launch(Studio(config, Limits(preview_every=0.5)), port=port, block=False)
     url = f"http://127.0.0.1:{port}/"
     with sync_playwright() as p:

@@ -124,7 +124,7 @@ def build_app(studio: Studio | None = None) -> Any:
             with gr.Column(scale=5, min_width=320):
                 with gr.Row(equal_height=True):
                     photo = gr.File(label="Your photo", file_count="single", type="filepath",
-                                    height=90, elem_id="photo-file", min_width=200, scale=3)
+                                    height=130, elem_id="photo-file", min_width=200, scale=3)
                     example = gr.Button("Use the example", size="sm", elem_id="example",
                                         min_width=100, scale=1)
                 styles = gr.Gallery(value=bundled, label="Paintings: click to choose (up to "
