@@ -1,12 +1,15 @@
-"""Load test of ``estilo web``: N concurrent clients on loopback submit jobs at once.
+"""Load test of ``estilo web``: N browser tabs on loopback submit jobs at once.
 
     flock /tmp/estilo-heavy.lock python benchmarks/web_load.py [--clients 20] [--queue-size 10]
 
 Starts ``estilo web`` (random weights, 64 px, 20 iterations) in a subprocess, waits for it,
-then N Gradio Python clients submit a job each at the same moment. Every job must either
-finish or be refused with "queue is full". Prints the counts, the wall time, the server's
-resident memory before, after and at peak (from /proc), and whether it still serves a page
-and a job afterwards.
+then N tabs of one Chromium (Playwright; each its own session) load the example and press
+Stylize one right after another. (The page's photo and paintings live in the server's
+session state, so Gradio's Python client, which has no such state, cannot submit a job:
+the tabs are real page users.) Every job must either finish or be refused with Gradio's
+"currently busy" (queue full). Prints the counts, the wall time, the server's resident
+memory before, after and at peak (from /proc), and whether it still serves a page and a
+job afterwards.
 """
 
 from __future__ import annotations
@@ -16,19 +19,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-from gradio_client import Client, handle_file
+from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
-
-from conftest import make_content, make_style
-from estilo import StyleConfig
-from estilo.web import ui_fields
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -51,26 +51,27 @@ def start_server(port: int, queue_size: int, log: Path) -> subprocess.Popen[byte
     raise SystemExit(f"server did not start; see {log}")
 
 
-def submit_all(url: str, clients: int, content: Path, style: Path) -> list[str]:
-    chosen = {"size": 64, "iterations": 20}
-    values = [chosen.get(n, getattr(StyleConfig(), n)) for n in ui_fields()]
-    pool = [Client(url, verbose=False) for _ in range(clients)]
-    barrier, outcomes = threading.Barrier(clients), []
-
-    def one(client: Client) -> None:
-        barrier.wait()
-        try:
-            client.predict(handle_file(str(content)), handle_file(str(style)), *values,
-                           api_name="/stylize")
-            outcomes.append("done")
-        except Exception as e:  # noqa: BLE001 (the client raises a bare Exception when refused)
-            outcomes.append("rejected" if "queue is full" in str(e).lower() else f"error: {e}")
-
-    threads = [threading.Thread(target=one, args=(c,)) for c in pool]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+def submit_all(browser: Any, url: str, clients: int) -> list[str]:
+    """Open ``clients`` tabs with the example loaded, press Stylize in each, wait for all."""
+    tabs = []
+    for _ in range(clients):
+        tab = browser.new_context(viewport={"width": 1000, "height": 800}).new_page()
+        tab.set_default_timeout(300_000)
+        tab.goto(url)
+        tab.wait_for_selector("#stylize")
+        tab.click("#example")
+        tab.wait_for_selector("#slot-0 img")
+        tabs.append(tab)
+    for tab in tabs:
+        tab.click("#stylize")
+    outcomes = []
+    for tab in tabs:
+        tab.wait_for_function(
+            "document.querySelector('#status').innerText.startsWith('Done') || "
+            "document.body.innerText.includes('currently busy')")
+        text = tab.locator("body").inner_text()
+        outcomes.append("rejected" if "currently busy" in text else "done")
+        tab.context.close()
     return outcomes
 
 
@@ -81,18 +82,19 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7871)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="estilo-load-"))
-    content, style = folder / "content.png", folder / "style.png"
-    make_content((96, 72)).save(content)
-    make_style((64, 64)).save(style)
     process = start_server(args.port, args.queue_size, folder / "server.log")
     url = f"http://127.0.0.1:{args.port}/"
     try:
-        before = rss_mb(process.pid)[0]
-        started = time.monotonic()
-        outcomes = submit_all(url, args.clients, content, style)
-        wall = time.monotonic() - started
-        after, peak = rss_mb(process.pid)
-        again = submit_all(url, 1, content, style)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                                 args=CHROMIUM_ARGS)
+            before = rss_mb(process.pid)[0]
+            started = time.monotonic()
+            outcomes = submit_all(browser, url, args.clients)
+            wall = time.monotonic() - started
+            after, peak = rss_mb(process.pid)
+            again = submit_all(browser, url, 1)
+            browser.close()
         page = urllib.request.urlopen(url, timeout=10).status
     finally:
         process.terminate()

@@ -30,6 +30,21 @@ def test_every_bundled_image_has_its_origin_and_licence():
     folder = example_folder()
     licences = (folder / "LICENSES.md").read_text(encoding="utf-8")
     images = sorted(p.name for p in folder.iterdir() if p.suffix == ".jpg")
-    assert {"starry_night.jpg", "shipwreck.jpg"} <= set(images)
+    assert {"starry_night.jpg", "shipwreck.jpg", "the_scream.jpg"} <= set(images)
     assert [name for name in images if f"`{name}`" not in licences] == []
     assert "The Starry Night* (1889)" in licences and "The Shipwreck* (1805)" in licences
+    assert "Edvard Munch, *The Scream* (1893)" in licences
+
+
+def test_the_demo_paints_a_real_painting_that_the_web_app_also_offers():
+    from estilo.demo import demo_paths
+    from estilo.web.styles import PAINTINGS
+
+    content, style = demo_paths()
+    assert content == example_paths()[0] and style.name == "starry_night.jpg"
+    assert style in [p.path for p in PAINTINGS]
+    licences = (example_folder() / "LICENSES.md").read_text(encoding="utf-8")
+    for painting in PAINTINGS:  # the page's credits match the licence file's
+        assert f"{painting.painter}, *{painting.title}* ({painting.year})" in licences
+        with Image.open(painting.path) as image:
+            assert image.format == "JPEG" and max(image.size) == 640

@@ -57,7 +57,9 @@ def test_run_yields_previews_then_a_png_with_parameters(studio: Studio, content_
     assert params["config"]["seed"] == 3 and params["iterations_done"] == 5
     assert params["inputs"]["content"]["name"] == "content.png"
     assert params["interrupted"] is False
-    assert not Path(updates[-1].download).exists()
+    assert _opened(updates[-1].before).size == _opened(updates[-1].download).size
+    studio.discard(updates[-1].download)  # it left the history: its folder goes
+    assert not Path(updates[-1].download).exists() and not Path(updates[-1].before).exists()
 
 
 def test_stop_ends_the_run_within_one_step_and_keeps_the_image(
@@ -133,8 +135,10 @@ def test_bad_uploads_give_estilo_messages(studio: Studio, tmp_path: Path, make: 
 
 
 def test_missing_uploads_are_asked_for(studio: Studio) -> None:
-    with pytest.raises(ImageError, match="upload a content image and a style image"):
+    with pytest.raises(ImageError, match="choose a photo and at least one painting"):
         next(studio.run(None, None, {}, threading.Event()))
+    with pytest.raises(ConfigError, match="at most 3 styles"):
+        next(studio.run("c.png", ["a.png"] * 4, {}, threading.Event()))
 
 
 def test_flags_are_per_session(studio: Studio) -> None:
@@ -147,7 +151,101 @@ def test_flags_are_per_session(studio: Studio) -> None:
     assert flag.is_set() and "c" not in studio._flags
 
 
-def test_examples_are_copied_for_gradio() -> None:
-    studio = Studio()
-    content, style = studio.examples()
-    assert Path(content).name == "content.jpg" and studio.check_upload(style).size[0] > 0
+def test_forgetting_a_session_removes_its_files(studio: Studio, content_path: Path,
+                                                style_path: Path) -> None:
+    prepared = studio.prepare(content_path, "tab-1")
+    *_, last = studio.run(prepared, str(style_path), {"iterations": 2}, threading.Event(),
+                          session="tab-1")
+    assert Path(prepared).exists() and Path(last.download).exists()
+    studio.forget("tab-1")
+    assert not Path(prepared).exists() and not Path(last.download).exists()
+
+
+def test_a_phone_photo_comes_out_upright_and_downsized(tiny: StyleConfig, tmp_path: Path) -> None:
+    """A 4000x3000 camera JPEG whose EXIF says 'rotate 90' (Orientation 6)."""
+    studio = Studio(tiny, Limits(max_size=96))
+    photo = Image.new("RGB", (4000, 3000), "white")
+    photo.paste((200, 30, 30), (0, 0, 4000, 1000))  # a red band along the sensor's top
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "IMG_0001.JPG"
+    photo.save(path, "JPEG", exif=exif, quality=80)
+    prepared = studio.prepare(path, "phone")
+    image = _opened(prepared)
+    assert image.size == (72, 96)  # upright (portrait) and within the page's largest size
+    assert image.getpixel((68, 48))[1] < 100 < image.getpixel((4, 48))[1]  # the band: right
+    assert Path(prepared).name == "IMG_0001.png"
+
+
+def test_an_uploaded_painting_keeps_up_to_twice_the_largest_size(tiny: StyleConfig,
+                                                                 tmp_path: Path) -> None:
+    studio = Studio(tiny, Limits(max_size=96))
+    make_content((400, 300)).save(tmp_path / "mine.png")
+    assert _opened(studio.prepare(tmp_path / "mine.png", "s", style=True)).size == (192, 144)
+
+
+def test_transparency_survives_the_upload(tiny: StyleConfig, tmp_path: Path) -> None:
+    studio = Studio(tiny, Limits(max_size=96))
+    image = make_content((120, 90)).convert("RGBA")
+    image.putalpha(0)
+    image.paste((0, 0, 0, 255), (0, 0, 60, 90))
+    image.save(tmp_path / "cut-out.png")
+    prepared = _opened(studio.prepare(tmp_path / "cut-out.png", "s"))
+    assert prepared.mode == "RGBA" and prepared.getpixel((5, 5))[3] == 255
+    assert prepared.getpixel((90, 40))[3] == 0
+
+
+def test_two_styles_with_weights_and_a_painted_mask(studio: Studio, content_path: Path,
+                                                   style_path: Path, tmp_path: Path) -> None:
+    from estilo.web.painted import BRUSHES, region_mask
+
+    other = tmp_path / "other.png"
+    make_content((64, 64)).save(other)
+    layer = Image.new("RGBA", (64, 48), (0, 0, 0, 0))
+    layer.paste(BRUSHES[1][1], (32, 0, 64, 48))  # the right half: the second style's brush
+    mask = region_mask([layer], 2, (64, 48))
+    assert mask is not None and mask.getpixel((5, 5)) == 0 and mask.getpixel((60, 5)) == 255
+    *_, last = studio.run(str(content_path), [str(style_path), str(other)],
+                          {"iterations": 2, "style_blend": (3.0, 1.0)}, threading.Event(),
+                          mask=mask)
+    params = read_parameters(last.download)
+    assert params["config"]["style_blend"] == [0.75, 0.25]
+    assert [s["name"] for s in params["inputs"]["styles"]] == ["style.png", "other.png"]
+    assert params["inputs"]["mask"]["name"] == "mask.png"
+
+
+def test_a_painted_mask_needs_a_region_per_style() -> None:
+    from estilo.web.painted import BRUSHES, region_mask
+
+    empty = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
+    assert region_mask([empty], 2, (40, 30)) is None  # nothing painted: blend everywhere
+    blue = empty.copy()
+    blue.paste(BRUSHES[1][1], (0, 0, 20, 30))
+    assert region_mask([blue], 1, (40, 30)) is None  # one style: no mask
+    with pytest.raises(ConfigError, match="no region for the yellow brush"):
+        region_mask([blue], 3, (40, 30))
+    yellow = blue.copy()
+    yellow.paste(BRUSHES[2][1], (30, 0, 40, 30))
+    mask = region_mask([yellow], 3, (80, 60))
+    assert mask is not None and mask.size == (80, 60)
+    assert [mask.getpixel((x, 10)) for x in (5, 50, 75)] == [128, 0, 255]
+
+
+def _opened(path: str | Path) -> Image.Image:
+    with Image.open(path) as image:
+        image.load()
+        return image
+
+
+def test_the_history_keeps_the_last_results_newest_first() -> None:
+    from estilo.web.history import MAX_ENTRIES, Entry, History
+
+    history = History()
+    entries = [Entry(f"/r/{i}.png", f"/r/{i}-photo.png", "/u/cat.png", ("/s/starry_night.jpg",),
+                     (5.0,), {"strength": 0.5, "iterations": i}, "Done") for i in range(13)]
+    dropped = [gone for entry in entries for gone in history.add(entry)]
+    assert dropped == [entries[0]] and len(history.entries) == MAX_ENTRIES
+    assert history.entries[0] is entries[12] and history.get(0) is entries[12]
+    assert history.get(MAX_ENTRIES) is None and history.get(None) is None
+    assert history.gallery()[0] == ("/r/12.png", "starry night · strength 0.5")
+    assert "- iterations: `12`" in entries[12].describe()

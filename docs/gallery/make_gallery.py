@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from estilo import StyleConfig, Stylizer
-from estilo.demo import example_folder
+from estilo.demo import demo_paths, example_folder
 from estilo.recolor import recolor_image
 
 EXAMPLES = example_folder()
@@ -116,12 +116,13 @@ def make_transparent_content(path: Path) -> Path:
 
 
 def make_demo(path: Path, device: str) -> None:
-    """The README's top picture: content, style and ``estilo demo``'s result (every default,
-    512 px), side by side at one height."""
+    """The README's top picture: content, The Starry Night and ``estilo demo``'s result (every
+    default), side by side at one height."""
     start = time.perf_counter()
-    result = Stylizer().run(CONTENT, STYLE, StyleConfig(device=device)).image
+    content, painting = demo_paths()
+    result = Stylizer().run(content, painting, StyleConfig(device=device)).image
     height = 240
-    panels = [_thumb(CONTENT, height), _thumb(STYLE, height),
+    panels = [_thumb(content, height), _thumb(painting, height),
               result.resize((round(result.width * height / result.height), height), Image.LANCZOS)]
     strip = Image.new("RGB", (sum(p.width for p in panels) + 8 * (len(panels) - 1), height), "white")
     x = 0
