@@ -248,8 +248,7 @@ def _objective(extractor: VGG19Features, inputs: Inputs, level: Level, config: S
         style_loss=config.style_loss, groups=inputs.groups or None, masks=masks)
     if config.style_weight is None:  # the style's weight by strength (relative errors)
         with torch.no_grad():
-            objective.weigh_style_by_strength(config.strength * STRENGTH_UNIT,
-                                               content_features)
+            objective.weigh_style_by_strength(config.strength * STRENGTH_UNIT)
     return objective
 
 
