@@ -81,7 +81,7 @@ def test_tiled_gradient_equals_untiled(convs, pooling, kind):
     loss = loss_function(features_of, tiled, tile=tile, halo=halo, terms=recorded)(y)
     loss.backward()
     assert len(tiles(SIZE, tile, halo)) == 9
-    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-4)
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-4)
     for name in ("content", "style", "tv"):
         assert recorded[name] == pytest.approx(float(terms[name].detach()), rel=1e-4)
     cosine = F.cosine_similarity(y.grad.flatten(), expected_grad.flatten(), dim=0)
