@@ -8,7 +8,13 @@ import torch
 from estilo import Stylizer
 from estilo.config import ConfigError
 from estilo.io.inputs import prepare
-from estilo.memory import available_bytes, estimate_peak_bytes, largest_fitting, plan
+from estilo.memory import (
+    available_bytes,
+    estimate_peak_bytes,
+    largest_fitting,
+    plan,
+    state_bytes,
+)
 
 LAYERS = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -53,13 +59,15 @@ def test_checkpointing_only_when_needed(content_path, style_path, monkeypatch, t
     config = tiny.replace(size=3000, upscale=True)
     inputs = prepare(content_path, style_path, config)
     layers = config.content_layers + config.style_layers
-    plain = estimate_peak_bytes(inputs.size, layers, style_pixels=64 * 64)
+    plain = estimate_peak_bytes(inputs.size, layers, style_pixels=64 * 64) \
+        + state_bytes(inputs.size[0] * inputs.size[1], "lbfgs", 50)
     monkeypatch.setattr("estilo.memory.available_bytes", lambda device: plain + 1)
-    assert plan(inputs, config, torch.device("cpu"), torch.float32) is False
+    assert plan(inputs, config, torch.device("cpu"), torch.float32).checkpointing is False
     monkeypatch.setattr("estilo.memory.available_bytes", lambda device: plain - 1)
-    assert plan(inputs, config, torch.device("cpu"), torch.float32) is True
+    chosen = plan(inputs, config, torch.device("cpu"), torch.float32)
+    assert chosen.checkpointing is True and chosen.tile is None
     assert plan(inputs, config.replace(checkpointing="on"), torch.device("cpu"),
-                torch.float32) is True
+                torch.float32).checkpointing is True
 
 
 CHILD = """

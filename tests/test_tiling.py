@@ -57,8 +57,8 @@ def test_tiled_gradient_equals_untiled(convs, pooling, kind):
         style_features = [net(s) for s in styles]
     shapes = {n: tuple(whole[n].shape) for n in STYLE}
     masks = mask.layer_masks(_regions(SIZE), STYLE, shapes)
-    options = dict(content_weights={"relu4_2": 1.0}, style_weights=dict.fromkeys(STYLE, 1.0),
-                   tv_weight=0.5, style_loss=kind, masks=masks)
+    options = {"content_weights": {"relu4_2": 1.0}, "style_weights": dict.fromkeys(STYLE, 1.0),
+               "tv_weight": 0.5, "style_loss": kind, "masks": masks}
     plain = Objective.from_features(whole, style_features, **options)
     plain.weigh_style_by_strength(10.0)
     halo, tile = halo_of(STYLE + CONTENT), 64

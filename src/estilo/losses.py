@@ -149,13 +149,13 @@ class Moments(NamedTuple):
 
     total: Tensor   # N x C: sum of r^2 f
     outer: Tensor   # N x C x C: sum of (r f)(r f)^T
-    count: Tensor   # N: sum of r^2
+    weight: Tensor  # N: sum of r^2
 
 
 def moments(features: Tensor, roots: Tensor | None = None) -> Moments:
     """:class:`Moments` of ``features`` (1 or N x C x H x W) weighted by ``roots`` (N x 1 x H x W
     root weights; None: every position counts 1)."""
-    n, c, h, w = features.shape
+    n, _c, h, w = features.shape
     if roots is None:
         return Moments(features.sum((2, 3)), _Gram.apply(features),
                        features.new_full((n,), float(h * w)))
@@ -173,7 +173,7 @@ def statistics(m: Moments, kind: str, *, norm: str = "chw",
                scale: Tensor | None = None) -> StyleTarget:
     """:func:`style_statistics` from :class:`Moments`: ``(gram,)`` or ``(mean, second raw
     moment)`` of ``features / scale``."""
-    count = m.count.clamp_min(1e-8).view(-1, 1)
+    count = m.weight.clamp_min(1e-8).view(-1, 1)
     s = scale if scale is not None else m.total.new_ones(())
     if kind == "gram":
         divisor = count * m.total.shape[-1] if norm == "chw" else count
@@ -183,7 +183,7 @@ def statistics(m: Moments, kind: str, *, norm: str = "chw",
 
 def mean_square(m: Moments) -> Tensor:
     """Mean square of the activations whose (unweighted) :class:`Moments` these are."""
-    return m.outer.diagonal(dim1=-2, dim2=-1).sum() / (m.count.sum() * m.total.shape[-1])
+    return m.outer.diagonal(dim1=-2, dim2=-1).sum() / (m.weight.sum() * m.total.shape[-1])
 
 
 def covariance(mean: Tensor, second: Tensor, eps: float | Tensor = COV_EPS) -> Tensor:
@@ -470,7 +470,7 @@ class Objective(nn.Module):
         scale = self.scales[name]
         out = m.total.new_zeros(())
         for r, (target, w) in enumerate(zip(self.style_targets[name], self.region_weights)):
-            region = Moments(m.total[r:r + 1], m.outer[r:r + 1], m.count[r:r + 1])
+            region = Moments(m.total[r:r + 1], m.outer[r:r + 1], m.weight[r:r + 1])
             if len(target) == 1:
                 (gram,) = statistics(region, "gram", norm=self.gram_norm, scale=scale)
                 term = F.mse_loss(gram, target[0])

@@ -29,11 +29,12 @@ LINE_SEARCH_EVALS = 10  # most forward+backward passes of one L-BFGS line search
 
 
 def make_optimizer(name: str, params: Iterable[Tensor], lr: float, *,
-                   line_search: bool = False) -> torch.optim.Optimizer:
+                   line_search: bool = False, history: int = 50) -> torch.optim.Optimizer:
     """An optimiser by name: ``adam``, ``sgd`` or ``lbfgs`` (one iteration per step).
 
     ``line_search`` (L-BFGS only): a strong-Wolfe line search in every step, a few more
     forward+backward passes per step in exchange for steps that cannot blow up.
+    ``history`` (L-BFGS only): curvature pairs kept, two image-sized vectors each.
     """
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
@@ -44,7 +45,7 @@ def make_optimizer(name: str, params: Iterable[Tensor], lr: float, *,
         # (without line search) and yields a progress record; the curvature history
         # persists between calls.
         # (max_eval: torch's default, 1.25 * max_iter, leaves the line search no evaluation.)
-        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=50,
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=history,
                                  tolerance_grad=0.0, tolerance_change=0.0,
                                  line_search_fn="strong_wolfe" if line_search else None,
                                  max_eval=1 + LINE_SEARCH_EVALS if line_search else None)
@@ -190,8 +191,9 @@ class PixelDescent:
 
     def __init__(self, image: Tensor, name: str, lr: float, *, schedule: str = "constant",
                  patience: int = 5, factor: float = 0.7,
-                 min_lr: float = 0.1 / PIXEL_SCALE) -> None:
+                 min_lr: float = 0.1 / PIXEL_SCALE, history: int = 50) -> None:
         self.name = name
+        self.history = history
         self.scale = {"lbfgs": PIXEL_SCALE / image.numel(),
                       "sgd": math.sqrt(SGD_ELEMENTS / image.numel())}.get(name, 1.0)
         self.x = (image.detach() * self.scale).requires_grad_(True)
@@ -301,7 +303,8 @@ class PixelDescent:
             self._restart(lr)
 
     def _restart(self, lr: float) -> None:
-        self.optimizer = make_optimizer(self.name, [self.x], lr, line_search=self.line_search)
+        self.optimizer = make_optimizer(self.name, [self.x], lr, line_search=self.line_search,
+                                        history=self.history)
         self.schedule = self._make_schedule(self.optimizer)
 
     def _picture(self, x: Tensor) -> Tensor:

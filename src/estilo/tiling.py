@@ -36,8 +36,6 @@ from .vgg import pool_factor
 GRID = 16
 """VGG19's coarsest pooling step (pool4): crops start on multiples of it, so every pooling
 window of a crop is one of the whole image's."""
-MIN_TILE = 64
-"""The smallest tile interior (px): smaller ones spend nearly all their time on the halo."""
 
 Features = Callable[[Tensor], dict[str, Tensor]]
 """The network: activations ``{layer: 1 x C x h x w}`` (float32) of an RGB image."""
@@ -133,14 +131,15 @@ def image_moments(features_of: Features, image: Tensor, layers: Iterable[str], *
             features = features_of(image[..., rows, cols])
             for name in set(layers) | set(keep):
                 factor = pool_factor(name)
-                inner = features[name][(..., *t.inner(factor))]
+                inner = _cut(features[name], t.inner(factor))
                 if name in layers:
                     sums[name] = add_moments(sums.get(name), moments(inner))
                 if name in keep:
                     if name not in kept:
                         n, c = inner.shape[:2]
                         kept[name] = inner.new_zeros(n, c, size[1] // factor, size[0] // factor)
-                    kept[name][(..., *t.region(factor))] = inner
+                    top, left = t.region(factor)
+                    kept[name][..., top, left] = inner
     return sums, kept
 
 
@@ -193,7 +192,7 @@ def _loss_and_gradient(features_of: Features, objective: Objective, image: Tenso
                         objective, name, features[name], t))
     # The style term, and its gradient with respect to the moments (small, C x C a layer).
     with torch.enable_grad():
-        leaves = {n: Moments(m.total.requires_grad_(), m.outer.requires_grad_(), m.count)
+        leaves = {n: Moments(m.total.requires_grad_(), m.outer.requires_grad_(), m.weight)
                   for n, m in sums.items()}
         style = (objective.style_from_moments(leaves) if style_layers
                  else image.new_zeros(()))
@@ -230,9 +229,15 @@ def _loss_and_gradient(features_of: Features, objective: Objective, image: Tenso
 
 def _interior_moments(objective: Objective, name: str, features: Tensor, t: Tile) -> Moments:
     factor = pool_factor(name)
-    inner = features[(..., *t.inner(factor))]
+    inner = _cut(features, t.inner(factor))
     roots = objective.roots(name)
-    return moments(inner, None if roots is None else roots[(..., *t.region(factor))])
+    return moments(inner, None if roots is None else _cut(roots, t.region(factor)))
+
+
+def _cut(x: Tensor, where: tuple[slice, slice]) -> Tensor:
+    """``x[..., rows, cols]``."""
+    rows, cols = where
+    return x[..., rows, cols]
 
 
 def _content(objective: Objective, features: Mapping[str, Tensor], t: Tile) -> Tensor:
@@ -241,8 +246,8 @@ def _content(objective: Objective, features: Mapping[str, Tensor], t: Tile) -> T
     for name, weight in objective.content_weights.items():
         factor = pool_factor(name)
         target = objective.content_targets[name]
-        inner = features[name][(..., *t.inner(factor))]
-        error = (inner - target[(..., *t.region(factor))]).square().sum()
+        inner = _cut(features[name], t.inner(factor))
+        error = (inner - _cut(target, t.region(factor))).square().sum()
         total = total + weight * error / target.numel() / objective.scales[name].square()
     return total
 
