@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from estilo import mask
+from estilo import Stylizer, mask
 from estilo.losses import Objective
 from estilo.tiling import GRID, halo_of, image_moments, loss_function, tiles
 from estilo.vgg import TORCHVISION, VGG19Features
@@ -101,3 +101,15 @@ def test_a_crop_without_enough_halo_is_not_exact(convs):
                                  keep=("relu5_1",))
     assert torch.equal(exact["relu5_1"], whole)
     assert float((short["relu5_1"] - whole).abs().max()) > 1e-3 * float(whole.abs().max())
+
+
+def test_a_tiled_run_paints_what_an_untiled_run_paints(content_path, style_path, tiny):
+    """Through the whole loop (targets tile by tile, L-BFGS steps): the same picture."""
+    config = tiny.replace(size=128, upscale=True, iterations=3, tv_weight=1.0, precision="float32")
+    plain = Stylizer().run(content_path, style_path, config)
+    tiled_job = Stylizer().job(content_path, style_path, config.replace(tile=64))
+    assert tiled_job.memory_plan().tile == 64
+    tiled = tiled_job.run()
+    assert [h["loss"] for h in tiled.history] == pytest.approx(
+        [h["loss"] for h in plain.history], rel=1e-3)
+    assert float((tiled.tensor - plain.tensor).abs().max()) < 1e-3

@@ -265,11 +265,10 @@ def _objective(extractor: VGG19Features, inputs: Inputs, level: Level, config: S
             style_features = [extractor(s.to(device)) for s in styles]
         shapes = {n: tuple(content_features[n].shape) for n in style_weights}
     else:
-        features_of = functools.partial(_features, extractor, dtype=dtype)
-        tile, halo = tiles
+        tile, halo = tiles  # the targets as above: the network's own dtype, no autocast
         content_moments, content_maps = tiling.image_moments(
-            features_of, content.to(device), layers, tile=tile, halo=halo, keep=content_weights)
-        style_moments = [tiling.image_moments(features_of, s.to(device), layers, tile=tile,
+            extractor, content.to(device), layers, tile=tile, halo=halo, keep=content_weights)
+        style_moments = [tiling.image_moments(extractor, s.to(device), layers, tile=tile,
                                               halo=halo)[0] for s in styles]
         shapes = {n: (1, channels_of(n), level.size[1] // pool_factor(n),
                       level.size[0] // pool_factor(n)) for n in style_weights}
