@@ -16,6 +16,7 @@ Run from the repository root (see benchmarks/README.md)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import statistics
@@ -64,7 +65,7 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     assert last is not None
     if args.output:
         to_pil(job.finish(last.image)).save(args.output, quality=92)
-    steps = [b - a for a, b in zip(times, times[1:])]
+    steps = [b - a for a, b in itertools.pairwise(times)]
     return {"size": list(job.inputs.size), "plan": budget.describe(), "tile": budget.tile,
             "optimizer": budget.optimizer, "history": budget.history,
             "estimate_bytes": budget.peak, "first_step_s": times[0],
