@@ -15,7 +15,7 @@ them (L-BFGS keeps ``history`` pairs: 50 at 24 MP are 29 GB), and
 
 :func:`plan` uses them to fit a run into the available memory or ``max_memory``, whichever
 is less: the image whole (checkpointing only if needed), else tiles, the largest that fit,
-with the longest L-BFGS history that fits, or Adam; and to refuse, with a one-line
+with the longest L-BFGS history that fits, or Adam, or SGD; and to refuse, with a one-line
 :class:`ConfigError` naming the largest size that fits, a run that would be killed halfway
 for lack of memory.
 """
@@ -104,20 +104,24 @@ def available_bytes(device: torch.device) -> int | None:
     return None
 
 
-IMAGE_COPIES = 8
-"""Image-sized float32 tensors of a step besides the optimiser's own state: the optimised
-variable and its gradient, PixelDescent's best, start and shown images, the tiled gradient,
-the start and content images of the level."""
-HISTORIES = (50, 20, 10, 5)
+IMAGE_COPIES = 10
+"""Image-sized float32 tensors alive during a step besides the optimiser's own state: the
+level's start image, the optimised variable, its gradient and the tiled gradient (and its
+product in backward), PixelDescent's best, start and shown images, the variable in the
+loss's units (L-BFGS), the content image."""
+HISTORIES = (50, 20, 10, 5, 3)
 """L-BFGS history lengths (pairs of image-sized vectors) a plan tries, longest first."""
 TILES = (1024, 768, 512, 384, 256, 128)
 """Tile sides (px) a plan tries when the image does not fit whole, largest (fastest) first."""
+FALLBACKS = ("adam", "sgd")
+"""Optimisers a plan falls back to when L-BFGS's history does not fit, leanest last."""
 
 
 def state_bytes(pixels: int, optimizer: str, history: int = 50) -> int:
     """Bytes of the image-sized tensors of a step: :data:`IMAGE_COPIES` and the optimiser's
-    state (L-BFGS: ``history`` pairs and 4 more vectors; Adam: its two moments)."""
-    extra = {"lbfgs": 2 * history + 4, "adam": 2}.get(optimizer, 0)
+    state (L-BFGS: ``history`` pairs and 5 more vectors; Adam: its two moments and a
+    temporary; SGD: none)."""
+    extra = {"lbfgs": 2 * history + 5, "adam": 3}.get(optimizer, 0)
     return (IMAGE_COPIES + extra) * 3 * pixels * 4
 
 
@@ -168,11 +172,11 @@ def memory_limit(config: StyleConfig, device: torch.device) -> int | None:
 
 def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch.dtype) -> Plan:
     """The plan of a run: the image whole if it fits (checkpointing only if needed), else
-    tiles, the largest that fit, with the longest L-BFGS history that fits (Adam if none
-    does); ``tile`` forces tiles of that size.
+    tiles, the largest that fit, with the longest L-BFGS history that fits (else Adam, else
+    SGD: leaner states); ``tile`` forces tiles of that size.
 
     Raises:
-        ConfigError: the output size cannot fit even in the smallest tiles with Adam; the
+        ConfigError: the output size cannot fit even in the smallest tiles with SGD; the
             message names the largest long side that would.
     """
     layers = config.content_layers + config.style_layers
@@ -191,8 +195,8 @@ def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch
                 return _chosen(Plan(checkpointing, None, config.optimizer, histories[0], peak,
                                     limit))
     optimisers = [(config.optimizer, h) for h in histories]
-    if config.optimizer == "lbfgs":
-        optimisers.append(("adam", 0))
+    optimisers += [(name, 0) for name in FALLBACKS[FALLBACKS.index(config.optimizer) + 1:]
+                   ] if config.optimizer in FALLBACKS else [(name, 0) for name in FALLBACKS]
     for tile in (config.tile,) if config.tile else TILES:
         for checkpointing in switches:
             base = estimate_tiled_bytes(inputs.size, layers, tile,
@@ -206,19 +210,19 @@ def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch
     tile, checkpointing = config.tile or TILES[-1], switches[-1]
     need = estimate_tiled_bytes(inputs.size, layers, tile, content_layers=config.content_layers,
                                 dtype=dtype, checkpointing=checkpointing) \
-        + state_bytes(pixels, "adam")
+        + state_bytes(pixels, "sgd")
     low, high = 16, max(inputs.size)
     while low < high:
         mid = (low + high + 1) // 2
         size = scaled(inputs.size, mid)
         fits = estimate_tiled_bytes(size, layers, tile, content_layers=config.content_layers,
                                     dtype=dtype, checkpointing=checkpointing) \
-            + state_bytes(_pixels(size), "adam") <= limit
+            + state_bytes(_pixels(size), "sgd") <= limit
         low, high = (mid, high) if fits else (low, mid - 1)
     where = f"--max-memory {config.max_memory}" if config.max_memory and \
         parse_memory(config.max_memory) == limit else f"the {limit / GIB:.1f} GiB available"
     raise ConfigError(f"size {inputs.size[0]}x{inputs.size[1]} needs about {need / GIB:.1f} GiB "
-                      f"even in tiles of {tile} px with Adam, over {where} on {device.type}: "
+                      f"even in tiles of {tile} px with SGD, over {where} on {device.type}: "
                       f"use --size {low} or less" + ("" if switches[-1] else
                                                       ", or --checkpointing auto"))
 

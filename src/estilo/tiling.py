@@ -172,7 +172,8 @@ class _TiledLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = ctx.saved_tensors
-        return grad_output * grad, None, None, None, None, None
+        scaled = grad if bool(grad_output == 1) else grad_output * grad  # no copy at print size
+        return scaled, None, None, None, None, None
 
 
 def _loss_and_gradient(features_of: Features, objective: Objective, image: Tensor, tile: int,
