@@ -113,6 +113,9 @@ HISTORIES = (50, 20, 10, 5, 3)
 """L-BFGS history lengths (pairs of image-sized vectors) a plan tries, longest first."""
 TILES = (1024, 768, 512, 384, 256, 128)
 """Tile sides (px) a plan tries when the image does not fit whole, largest (fastest) first."""
+FAST_TILES = 3
+"""The first tiles of :data:`TILES` (512 px and up) whose halo costs little: a plan takes a
+leaner optimiser in them before it takes smaller tiles."""
 FALLBACKS = ("adam", "sgd")
 """Optimisers a plan falls back to when L-BFGS's history does not fit, leanest last."""
 
@@ -197,15 +200,18 @@ def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch
     optimisers = [(config.optimizer, h) for h in histories]
     optimisers += [(name, 0) for name in FALLBACKS[FALLBACKS.index(config.optimizer) + 1:]
                    ] if config.optimizer in FALLBACKS else [(name, 0) for name in FALLBACKS]
-    for tile in (config.tile,) if config.tile else TILES:
-        for checkpointing in switches:
-            base = estimate_tiled_bytes(inputs.size, layers, tile,
-                                        content_layers=config.content_layers, dtype=dtype,
-                                        checkpointing=checkpointing)
-            for optimizer, history in optimisers:
-                peak = base + state_bytes(pixels, optimizer, history)
-                if limit is None or peak <= limit:
-                    return _chosen(Plan(checkpointing, tile, optimizer, history, peak, limit))
+    # The best optimiser state in tiles that are not too slow, then in any tiles.
+    for sides in ((config.tile,),) if config.tile else (TILES[:FAST_TILES], TILES):
+        for optimizer, history in optimisers:
+            for tile in sides:
+                for checkpointing in switches:
+                    peak = estimate_tiled_bytes(inputs.size, layers, tile,
+                                                content_layers=config.content_layers,
+                                                dtype=dtype, checkpointing=checkpointing) \
+                        + state_bytes(pixels, optimizer, history)
+                    if limit is None or peak <= limit:
+                        return _chosen(Plan(checkpointing, tile, optimizer, history, peak,
+                                            limit))
     assert limit is not None
     tile, checkpointing = config.tile or TILES[-1], switches[-1]
     need = estimate_tiled_bytes(inputs.size, layers, tile, content_layers=config.content_layers,
