@@ -48,8 +48,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     from estilo.io.image import to_pil
 
     options: dict[str, Any] = {"size": args.size, "upscale": True, "scales": 1,
-                               "iterations": args.steps, "precision": "float32",
-                               "max_memory": args.max_memory, "tile": args.tile}
+                               "iterations": args.steps, "precision": args.precision,
+                               "max_memory": args.max_memory, "tile": args.tile,
+                               "lr": args.lr}
     if args.start:
         options["init"] = args.start
     if args.style_scale:
@@ -110,6 +111,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", default=None, help="image to start from (upscaled)")
     parser.add_argument("--style-scale", type=float, default=None)
     parser.add_argument("--output", default=None)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="the rate (if the plan picks Adam: refine the start gently)")
 
 
 def main() -> None:
