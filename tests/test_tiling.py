@@ -113,3 +113,18 @@ def test_a_tiled_run_paints_what_an_untiled_run_paints(content_path, style_path,
     assert [h["loss"] for h in tiled.history] == pytest.approx(
         [h["loss"] for h in plain.history], rel=1e-3)
     assert float((tiled.tensor - plain.tensor).abs().max()) < 1e-3
+
+
+def test_extra_terms_are_added_to_a_tiled_loss(content_path, style_path, tiny):
+    """Job.extra_loss (video's temporal term) works on tiled levels too."""
+    config = tiny.replace(size=128, upscale=True, iterations=1, precision="float32", tile=64)
+
+    def extra(image):
+        return {"temporal": 5.0 * image.square().mean()}
+
+    plain = Stylizer().job(content_path, style_path, config.replace(tile=None),
+                           extra_loss=extra).run()
+    tiled = Stylizer().job(content_path, style_path, config, extra_loss=extra).run()
+    assert set(tiled.history[0]["terms"]) == {"content", "style", "tv", "temporal"}
+    assert tiled.history[0]["loss"] == pytest.approx(plain.history[0]["loss"], rel=1e-4)
+    assert tiled.history[0]["terms"]["temporal"] > 0

@@ -327,10 +327,12 @@ def _losses(extractor: VGG19Features, objective: Objective, extra: ExtraLoss | N
             return tiled
 
         def loss_of(image: Tensor) -> Tensor:
+            first = not terms
+            loss = tiled(image)                       # records the objective's terms first
             parts = extra(image)
-            if len(terms) <= 3:
+            if first:
                 terms.update({k: float(v.detach()) for k, v in parts.items()})
-            return tiled(image) + sum(parts.values())  # type: ignore[no-any-return]
+            return loss + sum(parts.values())  # type: ignore[no-any-return]
 
         return loss_of
 
