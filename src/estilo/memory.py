@@ -197,9 +197,10 @@ def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch
             if limit is None or peak <= limit:
                 return _chosen(Plan(checkpointing, None, config.optimizer, histories[0], peak,
                                     limit))
-    optimisers = [(config.optimizer, h) for h in histories]
-    optimisers += [(name, 0) for name in FALLBACKS[FALLBACKS.index(config.optimizer) + 1:]
-                   ] if config.optimizer in FALLBACKS else [(name, 0) for name in FALLBACKS]
+    leaner = FALLBACKS[FALLBACKS.index(config.optimizer) + 1:] \
+        if config.optimizer in FALLBACKS else FALLBACKS
+    optimisers: list[tuple[str, int]] = [(config.optimizer, h) for h in histories]
+    optimisers += [(name, 0) for name in leaner]
     # The best optimiser state in tiles that are not too slow, then in any tiles.
     for sides in ((config.tile,),) if config.tile else (TILES[:FAST_TILES], TILES):
         for optimizer, history in optimisers:
