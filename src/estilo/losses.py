@@ -152,16 +152,20 @@ class Moments(NamedTuple):
     weight: Tensor  # N: sum of r^2
 
 
-def moments(features: Tensor, roots: Tensor | None = None) -> Moments:
+def moments(features: Tensor, roots: Tensor | None = None, *, total: bool = True) -> Moments:
     """:class:`Moments` of ``features`` (1 or N x C x H x W) weighted by ``roots`` (N x 1 x H x W
-    root weights; None: every position counts 1)."""
-    n, _c, h, w = features.shape
+    root weights; None: every position counts 1). ``total=False`` leaves the sum of the
+    features zero (the Gram loss does not need it)."""
+    n, c, h, w = features.shape
+    weighted = features if roots is None else features * roots
+    outer = _Gram.apply(weighted)
     if roots is None:
-        return Moments(features.sum((2, 3)), _Gram.apply(features),
-                       features.new_full((n,), float(h * w)))
-    weighted = features * roots
-    return Moments((weighted * roots).sum((2, 3)), _Gram.apply(weighted),
-                   roots.square().sum((1, 2, 3)))
+        weight = features.new_full((n,), float(h * w))
+        sums = features.sum((2, 3)) if total else features.new_zeros(n, c)
+    else:
+        weight = roots.square().sum((1, 2, 3))
+        sums = (weighted * roots).sum((2, 3)) if total else weighted.new_zeros(weighted.shape[:2])
+    return Moments(sums, outer, weight)
 
 
 def add_moments(a: Moments | None, b: Moments) -> Moments:
@@ -454,6 +458,11 @@ class Objective(nn.Module):
         blank = {n: float(self.style_of_moments(n, self._blank(n))) for n in self.style_weights}
         self.style_weights = {n: strength * w / total / max(blank[n], 1e-30)
                               for n, w in self.style_weights.items()}
+
+    def needs_total(self, name: str) -> bool:
+        """Whether style layer ``name``'s loss uses the sum of the features (meancov's mean)
+        besides their outer products."""
+        return len(self.style_targets[name][0]) > 1
 
     def roots(self, name: str) -> Tensor | None:
         """Style layer ``name``'s root weights of positions for :func:`moments` (R x 1 x h x w,

@@ -229,10 +229,17 @@ def _loss_and_gradient(features_of: Features, objective: Objective, image: Tenso
 
 
 def _interior_moments(objective: Objective, name: str, features: Tensor, t: Tile) -> Moments:
+    """The moments of the interior of a crop's activations, weighted as the objective weighs
+    the image's positions. The crop's activations are weighted by a map that is zero outside
+    the interior rather than sliced: the activations and their gradient keep the network's
+    memory layout (slices of channels-last maps take slow paths in both passes)."""
     factor = pool_factor(name)
-    inner = _cut(features, t.inner(factor))
     roots = objective.roots(name)
-    return moments(inner, None if roots is None else _cut(roots, t.region(factor)))
+    n, _, h, w = features.shape
+    weights = features.new_zeros(1 if roots is None else roots.shape[0], 1, h, w)
+    rows, cols = t.inner(factor)
+    weights[..., rows, cols] = 1.0 if roots is None else _cut(roots, t.region(factor))
+    return moments(features, weights, total=objective.needs_total(name))
 
 
 def _cut(x: Tensor, where: tuple[slice, slice]) -> Tensor:
