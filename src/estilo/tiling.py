@@ -235,7 +235,7 @@ def _interior_moments(objective: Objective, name: str, features: Tensor, t: Tile
     memory layout (slices of channels-last maps take slow paths in both passes)."""
     factor = pool_factor(name)
     roots = objective.roots(name)
-    n, _, h, w = features.shape
+    _, _, h, w = features.shape
     weights = features.new_zeros(1 if roots is None else roots.shape[0], 1, h, w)
     rows, cols = t.inner(factor)
     weights[..., rows, cols] = 1.0 if roots is None else _cut(roots, t.region(factor))
