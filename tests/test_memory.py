@@ -183,5 +183,21 @@ def test_a_capped_run_tiles_and_stays_under_the_cap(content_path, style_path, tm
     code, peak = (int(v) for v in first.split())
     log = "\n".join(rest)
     assert code == 0, log
-    assert "estilo: plan: tiles of" in log
+    assert re.search(r"estilo: plan at \d+x\d+ px: tiles of", log), log
     assert peak < cap, (peak, log)
+
+
+def test_coarse_levels_keep_lbfgs_when_only_the_finest_need_less(content_path, style_path,
+                                                                 monkeypatch):
+    """Each level has its own plan: a cap that the output's level fits only in tiles with a
+    leaner optimiser leaves the coarse levels whole with L-BFGS's full history."""
+    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: 64 * 1024 ** 3)
+    config = StyleConfig(weights="random", size=(4000, 3000), upscale=True, max_memory="4GB",
+                         device="cpu")
+    plans = Stylizer().job(content_path, style_path, config).memory_plans()
+    first, final = plans[0][1], plans[-1][1]
+    assert len(plans) > 2
+    assert (first.tile, first.optimizer, first.history) == (None, "lbfgs", 50)
+    assert final.tile is not None and (final.optimizer == "adam" or final.history < 50)
+    assert all(budget.peak <= parse_memory("4GB") for _, budget in plans)
+    assert [level.size for level, _ in plans][-1] == (4000, 3000)

@@ -128,3 +128,26 @@ def test_extra_terms_are_added_to_a_tiled_loss(content_path, style_path, tiny):
     assert set(tiled.history[0]["terms"]) == {"content", "style", "tv", "temporal"}
     assert tiled.history[0]["loss"] == pytest.approx(plain.history[0]["loss"], rel=1e-4)
     assert tiled.history[0]["terms"]["temporal"] > 0
+
+
+def test_a_level_whose_plan_takes_adam_refines_at_adams_fallback_rate(content_path, style_path,
+                                                                      tiny, monkeypatch):
+    """A memory plan that gives the output's level Adam instead of L-BFGS: that level runs
+    Adam at FALLBACK_LR (a refinement of the level below), the coarse one L-BFGS at its rate."""
+    from estilo import memory, transfer
+
+    real = memory.level_plans
+
+    def leaner(*args, **kwargs):
+        plans = real(*args, **kwargs)
+        return plans[:-1] + [memory.Plan(False, 64, "adam", 0, plans[-1].peak)]
+
+    monkeypatch.setattr(memory, "level_plans", leaner)
+    config = tiny.replace(size=128, upscale=True, scales=2, start_size=64, iterations=2,
+                          scale_iterations=2, optimizer="lbfgs", precision="float32")
+    steps = list(Stylizer().job(content_path, style_path, config).steps())
+    coarse = [s for s in steps if s.level == 0]
+    fine = [s for s in steps if s.level == 1]
+    assert coarse and fine
+    assert all(s.lr == 1.0 for s in coarse)                 # L-BFGS's rate
+    assert fine[0].lr == pytest.approx(transfer.FALLBACK_LR["adam"])

@@ -173,25 +173,29 @@ def memory_limit(config: StyleConfig, device: torch.device) -> int | None:
     return min(known) if known else None
 
 
-def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch.dtype) -> Plan:
-    """The plan of a run: the image whole if it fits (checkpointing only if needed), else
-    tiles, the largest that fit, with the longest L-BFGS history that fits (else Adam, else
-    SGD: leaner states); ``tile`` forces tiles of that size.
+def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch.dtype, *,
+         size: tuple[int, int] | None = None) -> Plan:
+    """The plan of a run at ``size`` (a level of its schedule; None: the output's size): the
+    image whole if it fits (checkpointing only if needed), else tiles, the largest that fit,
+    with the longest L-BFGS history that fits (else Adam, else SGD: leaner states); ``tile``
+    forces tiles of that size. Each level of a run has its own plan (:func:`level_plans`):
+    the coarse levels keep L-BFGS's full history when only the finest need less.
 
     Raises:
         ConfigError: the output size cannot fit even in the smallest tiles with SGD; the
             message names the largest long side that would.
     """
     layers = config.content_layers + config.style_layers
-    pixels = _pixels(inputs.size)
-    style_pixels = max(_pixels(style_side(s.image.size, inputs.size, inputs.size, config.style_size,
+    final = size or inputs.size
+    pixels = _pixels(final)
+    style_pixels = max(_pixels(style_side(s.image.size, final, inputs.size, config.style_size,
                                           config.style_scale)) for s in inputs.styles)
     limit = memory_limit(config, device)
     switches = {"on": (True,), "off": (False,)}.get(config.checkpointing, (False, True))
     histories = HISTORIES if config.optimizer == "lbfgs" else (0,)
     if config.tile is None:
         for checkpointing in switches:
-            peak = estimate_peak_bytes(inputs.size, layers, dtype=dtype,
+            peak = estimate_peak_bytes(final, layers, dtype=dtype,
                                        checkpointing=checkpointing, style_pixels=style_pixels)
             peak += state_bytes(pixels, config.optimizer, histories[0])
             if limit is None or peak <= limit:
@@ -206,7 +210,7 @@ def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch
         for optimizer, history in optimisers:
             for tile in sides:
                 for checkpointing in switches:
-                    peak = estimate_tiled_bytes(inputs.size, layers, tile,
+                    peak = estimate_tiled_bytes(final, layers, tile,
                                                 content_layers=config.content_layers,
                                                 dtype=dtype, checkpointing=checkpointing) \
                         + state_bytes(pixels, optimizer, history)
@@ -215,27 +219,37 @@ def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch
                                             limit))
     assert limit is not None
     tile, checkpointing = config.tile or TILES[-1], switches[-1]
-    need = estimate_tiled_bytes(inputs.size, layers, tile, content_layers=config.content_layers,
+    need = estimate_tiled_bytes(final, layers, tile, content_layers=config.content_layers,
                                 dtype=dtype, checkpointing=checkpointing) \
         + state_bytes(pixels, "sgd")
-    low, high = 16, max(inputs.size)
+    low, high = 16, max(final)
     while low < high:
         mid = (low + high + 1) // 2
-        size = scaled(inputs.size, mid)
+        size = scaled(final, mid)
         fits = estimate_tiled_bytes(size, layers, tile, content_layers=config.content_layers,
                                     dtype=dtype, checkpointing=checkpointing) \
             + state_bytes(_pixels(size), "sgd") <= limit
         low, high = (mid, high) if fits else (low, mid - 1)
     where = f"--max-memory {config.max_memory}" if config.max_memory and \
         parse_memory(config.max_memory) == limit else f"the {limit / GIB:.1f} GiB available"
-    raise ConfigError(f"size {inputs.size[0]}x{inputs.size[1]} needs about {need / GIB:.1f} GiB "
+    raise ConfigError(f"size {final[0]}x{final[1]} needs about {need / GIB:.1f} GiB "
                       f"even in tiles of {tile} px with SGD, over {where} on {device.type}: "
                       f"use --size {low} or less" + ("" if switches[-1] else
                                                       ", or --checkpointing auto"))
 
 
+def level_plans(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch.dtype,
+                sizes: Iterable[tuple[int, int]]) -> list[Plan]:
+    """The plan of each level (of ``sizes``, coarse to fine) of a run; the output's first, so
+    that a run that cannot fit is refused before anything else is planned."""
+    sizes = tuple(sizes)
+    final = plan(inputs, config, device, dtype)
+    return [final if size == inputs.size else plan(inputs, config, device, dtype, size=size)
+            for size in sizes]
+
+
 def _chosen(chosen: Plan) -> Plan:
-    log.info("plan: %s", chosen.describe())
+    log.debug("plan: %s", chosen.describe())
     return chosen
 
 

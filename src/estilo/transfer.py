@@ -159,29 +159,38 @@ class Job:
         config, inputs = self.config, self.inputs
         device = resolve_device(config.device)                    # 1. device and network
         dtype = compute_dtype(device, config.precision)
-        budget = memory.plan(inputs, config, device, dtype)       # refuses what cannot fit
-        if budget.optimizer != config.optimizer:                  # L-BFGS's history did not fit
-            config = config.replace(optimizer=budget.optimizer)
-        extractor = self.stylizer.extractor(self.weights(), config, device)
-        getattr(extractor, "network", extractor).checkpointing = budget.checkpointing
         schedule = plan(inputs.size, config)
+        budgets = memory.level_plans(inputs, config, device, dtype,    # refuses what cannot fit
+                                     [level.size for level in schedule])
+        extractor = self.stylizer.extractor(self.weights(), config, device)
         clock = _Clock(total=sum(level.iterations for level in schedule), levels=len(schedule),
                        dtype=dtype)
         image = _given_start(self.start_image, config, device)   # None: from config.init
-        for index, level in enumerate(schedule):                  # 2. coarse to fine
+        for index, (level, budget) in enumerate(zip(schedule, budgets)):  # 2. coarse to fine
+            getattr(extractor, "network", extractor).checkpointing = budget.checkpointing
             tiles = _tiles(budget, level, config)
             objective = _objective(extractor, inputs, level, config, device, dtype, tiles)
             losses = _losses(extractor, objective, self.extra_loss, dtype, tiles)  # 3. targets
             image = _start_image(image, inputs, level, config, device)         # 4. start image
-            image = yield from _optimise(image, losses, config, clock, index, level,
-                                         budget.history)
+            image = yield from _optimise(image, losses, _level_config(config, budget), clock,
+                                         index, level, budget.history)
 
     def memory_plan(self) -> memory.Plan:
-        """How this run fits its memory (tiles, optimiser, checkpointing): see
+        """How the output's level fits its memory (tiles, optimiser, checkpointing): see
         :func:`estilo.memory.plan`."""
         device = resolve_device(self.config.device)
         return memory.plan(self.inputs, self.config, device,
                            compute_dtype(device, self.config.precision))
+
+    def memory_plans(self) -> list[tuple[Level, memory.Plan]]:
+        """Each level of the schedule with its memory plan (coarse levels keep L-BFGS's full
+        history when only the finest need tiles or a leaner optimiser)."""
+        device = resolve_device(self.config.device)
+        schedule = plan(self.inputs.size, self.config)
+        budgets = memory.level_plans(self.inputs, self.config, device,
+                                     compute_dtype(device, self.config.precision),
+                                     [level.size for level in schedule])
+        return list(zip(schedule, budgets))
 
     def weights(self) -> LoadedWeights:
         """The network weights of this run (loaded once per process)."""
@@ -231,11 +240,26 @@ class _Clock:
     levels: int
     dtype: torch.dtype = torch.float32  # the network's compute dtype
     lr: float | None = None             # the rate the last level ended with
+    optimizer: str | None = None        # and its optimiser
     done: int = 0
     start: float = field(default_factory=time.perf_counter)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+
+FALLBACK_LR = {"adam": 0.01}
+"""The rate of an optimiser a level's memory plan took instead of L-BFGS (in [0, 1] pixel
+units): such a level refines the picture of the level below, upsampled, and Adam's default
+rate (0.39) would repaint it; 0.01 moves a pixel by a few grey levels a step
+(benchmarks/README.md, "Print size"). SGD keeps its default, per-size rate."""
+
+
+def _level_config(config: StyleConfig, budget: memory.Plan) -> StyleConfig:
+    """The run's options at a level whose memory plan took a leaner optimiser."""
+    if budget.optimizer == config.optimizer:
+        return config
+    return config.replace(optimizer=budget.optimizer, lr=FALLBACK_LR.get(budget.optimizer))
 
 
 Tiles = tuple[int, int] | None
@@ -376,6 +400,8 @@ def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock,
     """Run one level's iterations on ``image``; yield a Step after each; return the image."""
     # A finer level refines the upsampled picture: it starts at the rate the level below
     # ended with (the adaptive schedule has lowered it), not at the initial, coarse rate.
+    if clock.optimizer != config.optimizer:  # the first level, or a memory plan's fallback
+        clock.optimizer, clock.lr = config.optimizer, None
     descent = PixelDescent(image, config.optimizer,
                            clock.lr if clock.lr is not None else config.learning_rate,
                            schedule=config.lr_schedule, patience=config.lr_patience,
