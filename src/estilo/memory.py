@@ -104,11 +104,12 @@ def available_bytes(device: torch.device) -> int | None:
     return None
 
 
-IMAGE_COPIES = 10
-"""Image-sized float32 tensors alive during a step besides the optimiser's own state: the
-level's start image, the optimised variable, its gradient and the tiled gradient (and its
-product in backward), PixelDescent's best, start and shown images, the variable in the
-loss's units (L-BFGS), the content image."""
+IMAGE_COPIES = 5
+"""Image-sized float32 tensors alive during every step besides the optimiser's own state:
+the optimised variable (the level's start image itself, :class:`~estilo.optim.PixelDescent`
+takes it over), its gradient (the tiled loss hands its own on), PixelDescent's best image
+and the picture shown after each step (the one :class:`~estilo.transfer.Step` carries), and
+one for temporaries."""
 HISTORIES = (50, 20, 10, 5, 3)
 """L-BFGS history lengths (pairs of image-sized vectors) a plan tries, longest first."""
 TILES = (1024, 768, 512, 384, 256, 128)
@@ -122,9 +123,10 @@ FALLBACKS = ("adam", "sgd")
 
 def state_bytes(pixels: int, optimizer: str, history: int = 50) -> int:
     """Bytes of the image-sized tensors of a step: :data:`IMAGE_COPIES` and the optimiser's
-    state (L-BFGS: ``history`` pairs and 5 more vectors; Adam: its two moments and a
-    temporary; SGD: none)."""
-    extra = {"lbfgs": 2 * history + 5, "adam": 3}.get(optimizer, 0)
+    (L-BFGS: ``history`` pairs, 5 more vectors, the step's start and the variable in the
+    loss's units; Adam: its two moments and a temporary; SGD: the variable in the loss's
+    units and its gradient)."""
+    extra = {"lbfgs": 2 * history + 7, "adam": 3, "sgd": 2}.get(optimizer, 0)
     return (IMAGE_COPIES + extra) * 3 * pixels * 4
 
 

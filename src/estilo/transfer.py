@@ -405,7 +405,8 @@ def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock,
     descent = PixelDescent(image, config.optimizer,
                            clock.lr if clock.lr is not None else config.learning_rate,
                            schedule=config.lr_schedule, patience=config.lr_patience,
-                           factor=config.lr_factor, min_lr=config.lr_min, history=history)
+                           factor=config.lr_factor, min_lr=config.lr_min, history=history,
+                           take=True)  # the start image is this level's own
     done = 0
     while done < level.iterations:
         terms: dict[str, float] = {}
@@ -415,7 +416,7 @@ def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock,
         done += 1
         clock.done += 1
         yield Step(clock.done, clock.total, index, clock.levels, level.size, loss, terms,
-                   descent.lr, clock.elapsed(), descent.image)
+                   descent.lr, clock.elapsed(), descent.shown)
     clock.lr = descent.lr
     return descent.result()
 
