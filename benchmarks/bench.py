@@ -431,7 +431,7 @@ def child(tool: str, size: int, steps: int = 2, *options: str) -> None:
         job = transfer.Stylizer().job(CONTENT, STYLE, config)
         device = torch.device("cpu")
         dtype = compute_dtype(device, config.precision)
-        checkpointing = memory.plan(job.inputs, config, device, dtype)
+        checkpointing = memory.plan(job.inputs, config, device, dtype).checkpointing
         for _ in job.steps():
             pass
         figures = {"size_px": job.inputs.size, "dtype": str(dtype), "checkpointing": checkpointing,

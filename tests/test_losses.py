@@ -254,7 +254,7 @@ def _strength_objective(kind, k=1.0, strength=2.0, layers=("s", "t")):
     obj = Objective.from_features(scaled[0], [scaled[1]], content_weights={"c": 1.0},
                                   style_weights={n: 1.0 + i for i, n in enumerate(layers)},
                                   style_loss=kind, feature_norm="none")
-    obj.weigh_style_by_strength(strength, scaled[0])
+    obj.weigh_style_by_strength(strength)
     return obj, scaled
 
 

@@ -1,14 +1,23 @@
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from estilo import Stylizer
-from estilo.config import ConfigError
+from estilo import StyleConfig, Stylizer
+from estilo.config import ConfigError, parse_memory
 from estilo.io.inputs import prepare
-from estilo.memory import available_bytes, estimate_peak_bytes, largest_fitting, plan
+from estilo.memory import (
+    available_bytes,
+    estimate_peak_bytes,
+    largest_fitting,
+    plan,
+    state_bytes,
+)
+from estilo.pyramid import scaled
+from imaging import assert_one_line, subprocess_env
 
 LAYERS = ("relu4_2", "relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -53,13 +62,15 @@ def test_checkpointing_only_when_needed(content_path, style_path, monkeypatch, t
     config = tiny.replace(size=3000, upscale=True)
     inputs = prepare(content_path, style_path, config)
     layers = config.content_layers + config.style_layers
-    plain = estimate_peak_bytes(inputs.size, layers, style_pixels=64 * 64)
+    plain = estimate_peak_bytes(inputs.size, layers, style_pixels=64 * 64) \
+        + state_bytes(inputs.size[0] * inputs.size[1], "lbfgs", 50)
     monkeypatch.setattr("estilo.memory.available_bytes", lambda device: plain + 1)
-    assert plan(inputs, config, torch.device("cpu"), torch.float32) is False
+    assert plan(inputs, config, torch.device("cpu"), torch.float32).checkpointing is False
     monkeypatch.setattr("estilo.memory.available_bytes", lambda device: plain - 1)
-    assert plan(inputs, config, torch.device("cpu"), torch.float32) is True
+    chosen = plan(inputs, config, torch.device("cpu"), torch.float32)
+    assert chosen.checkpointing is True and chosen.tile is None
     assert plan(inputs, config.replace(checkpointing="on"), torch.device("cpu"),
-                torch.float32) is True
+                torch.float32).checkpointing is True
 
 
 CHILD = """
@@ -89,3 +100,104 @@ def test_estimate_is_within_a_factor_of_the_measured_peak(content_path, style_pa
     # (torch, the dequantised weights), which varies with what else is installed (measured
     # 0.64 in a fresh CI clone, 1.25-1.41 in the dev venv).
     assert 0.5 <= figures["estimate"] / figures["peak"] <= 2.0, figures
+
+
+def test_optimiser_state_is_counted():
+    pixels = 4096 * 3072
+    assert state_bytes(pixels, "lbfgs", 50) - state_bytes(pixels, "lbfgs", 10) == 80 * 3 * pixels * 4
+    assert state_bytes(pixels, "lbfgs", 50) > 15 * 1024 ** 3      # the issue's "up to 15 GB more"
+    assert state_bytes(pixels, "adam") < state_bytes(pixels, "lbfgs", 5)
+
+
+def _plan(content_path, style_path, monkeypatch, config, free):
+    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: free)
+    return plan(prepare(content_path, style_path, config), config, torch.device("cpu"),
+                torch.float32)
+
+
+@pytest.mark.parametrize("cap", ["6GB", "4GB", "3GiB"])
+def test_a_cap_gives_tiles_a_shorter_history_or_adam_under_it(content_path, style_path,
+                                                              monkeypatch, cap):
+    config = StyleConfig(weights="random", size=(4000, 3000), upscale=True, max_memory=cap)
+    chosen = _plan(content_path, style_path, monkeypatch, config, 64 * 1024 ** 3)
+    assert chosen.tile is not None and chosen.peak <= parse_memory(cap)
+    assert chosen.optimizer == "adam" or chosen.history < 50
+    assert "tiles of" in chosen.describe()
+    # the free memory caps it too, and a roomy cap leaves the image whole
+    assert _plan(content_path, style_path, monkeypatch, config, 3 * 1024 ** 3).peak <= 3 * 1024 ** 3
+    roomy = _plan(content_path, style_path, monkeypatch, config.replace(max_memory="1TB"),
+                  10 ** 13)
+    assert roomy.tile is None and roomy.history == 50
+
+
+def test_tile_forces_tiles(content_path, style_path, monkeypatch):
+    config = StyleConfig(weights="random", size=512, upscale=True, tile=128)
+    assert _plan(content_path, style_path, monkeypatch, config, 64 * 1024 ** 3).tile == 128
+
+
+def test_what_cannot_fit_even_in_tiles_is_refused_naming_the_size_that_would(
+        content_path, style_path, monkeypatch):
+    config = StyleConfig(weights="random", size=(8000, 6000), upscale=True, max_memory="2GB")
+    with pytest.raises(ConfigError) as info:
+        _plan(content_path, style_path, monkeypatch, config, 64 * 1024 ** 3)
+    text = assert_one_line(info, "--max-memory 2GB", "even in tiles")
+    side = int(re.search(r"--size (\d+) or less", text).group(1))
+    assert 1000 < side < 8000
+    fits = _plan(content_path, style_path, monkeypatch,
+                 config.replace(size=scaled((8000, 6000), side)), 64 * 1024 ** 3)
+    assert fits.peak <= 2 * 10 ** 9
+    with pytest.raises(ConfigError):
+        _plan(content_path, style_path, monkeypatch,
+              config.replace(size=scaled((8000, 6000), side + 16)), 64 * 1024 ** 3)
+
+
+def test_memory_sizes_parse():
+    assert parse_memory("8GB") == 8 * 10 ** 9 and parse_memory("8GiB") == 8 * 1024 ** 3
+    assert parse_memory("512MB") == 512 * 10 ** 6 and parse_memory(" 1.5 gb ") == 1.5 * 10 ** 9
+    for bad in ("8", "lots", "-1GB", "0GB", "8XB"):
+        with pytest.raises(ConfigError, match="max_memory"):
+            parse_memory(bad)
+    with pytest.raises(ConfigError, match="tile must be a multiple of 16"):
+        StyleConfig(tile=100)
+
+
+CAPPED = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+print(done.stderr)
+"""
+
+
+def test_a_capped_run_tiles_and_stays_under_the_cap(content_path, style_path, tmp_path):
+    """A cap that the whole image would not fit under: the run tiles, and its peak RSS,
+    measured in a fresh process, stays under the cap."""
+    cap = 10 ** 9
+    command = [sys.executable, "-m", "estilo", str(content_path), str(style_path), "-o",
+               str(tmp_path / "capped.png"), "--weights", "random", "--size", "320",
+               "--upscale", "--scales", "1", "--iterations", "2", "--precision", "float32",
+               "--max-memory", "1GB"]
+    done = subprocess.run([sys.executable, "-c", CAPPED, *command], capture_output=True,
+                          text=True, check=True, env=subprocess_env())
+    first, *rest = done.stdout.splitlines()
+    code, peak = (int(v) for v in first.split())
+    log = "\n".join(rest)
+    assert code == 0, log
+    assert re.search(r"estilo: plan at \d+x\d+ px: tiles of", log), log
+    assert peak < cap, (peak, log)
+
+
+def test_coarse_levels_keep_lbfgs_when_only_the_finest_need_less(content_path, style_path,
+                                                                 monkeypatch):
+    """Each level has its own plan: a cap that the output's level fits only in tiles with a
+    leaner optimiser leaves the coarse levels whole with L-BFGS's full history."""
+    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: 64 * 1024 ** 3)
+    config = StyleConfig(weights="random", size=(4000, 3000), upscale=True, max_memory="4GB",
+                         device="cpu")
+    plans = Stylizer().job(content_path, style_path, config).memory_plans()
+    first, final = plans[0][1], plans[-1][1]
+    assert len(plans) > 2
+    assert (first.tile, first.optimizer, first.history) == (None, "lbfgs", 50)
+    assert final.tile is not None and (final.optimizer == "adam" or final.history < 50)
+    assert all(budget.peak <= parse_memory("4GB") for _, budget in plans)
+    assert [level.size for level, _ in plans][-1] == (4000, 3000)

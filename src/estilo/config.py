@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_type_hints
@@ -36,6 +37,26 @@ PIXEL_SCALE = 255.0  # the 2018 report's learning rates were for 0-255 pixels
 STRENGTH_UNIT = 10.0
 """The style term at ``strength=1``: ten times the mean relative error of the style layers'
 statistics (against one content term), the balance picked on benchmarks/quality.py."""
+
+
+MIN_TILE = 64
+"""The smallest tile side (px): a smaller one spends nearly all its time on its halo."""
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000 ** 2, "mb": 1000 ** 2,
+          "g": 1000 ** 3, "gb": 1000 ** 3, "t": 1000 ** 4, "tb": 1000 ** 4, "kib": 1024,
+          "mib": 1024 ** 2, "gib": 1024 ** 3, "tib": 1024 ** 4}
+
+
+def parse_memory(text: str) -> int:
+    """Bytes of a memory size: ``8GB`` (10^9), ``8GiB`` (2^30), ``512MB``, ``1.5G``.
+
+    Raises:
+        ConfigError: not a positive size with a unit.
+    """
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else ""
+    if not match or unit not in _UNITS or float(match.group(1)) <= 0 or not unit:
+        raise ConfigError(f"max_memory must be a size such as 8GB, 512MB or 8GiB, not {text!r}")
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 class UserError(Exception):
@@ -110,6 +131,8 @@ class StyleConfig:
     # Speed and memory (see devices.compute_dtype and memory.py).
     precision: Precision = "auto"     # network dtype; auto: bfloat16 where the hardware has it
     checkpointing: Checkpointing = "auto"  # recompute VGG segments in backward; auto: if needed
+    max_memory: str | None = None     # cap on the run's memory, e.g. 8GB; None: what is free
+    tile: int | None = None           # tile side in px (multiple of 16); None: tiles if needed
 
     def __post_init__(self) -> None:
         for kind in ("content", "style"):
@@ -194,6 +217,12 @@ def validate(config: StyleConfig) -> None:
 
     _choice(config, "precision", get_args(Precision))
     _choice(config, "checkpointing", get_args(Checkpointing))
+    if config.max_memory is not None:
+        parse_memory(config.max_memory)
+    if config.tile is not None and (not isinstance(config.tile, int) or isinstance(config.tile, bool)
+                                    or config.tile < MIN_TILE or config.tile % 16):
+        raise ConfigError(f"tile must be a multiple of 16 of at least {MIN_TILE} px, e.g. 512, "
+                          f"not {config.tile!r}")
     if config.style_weight is not None:
         _positive(config, "style_weight", zero_ok=True)
     for name in ("content_weight", "strength", "tv_weight", "scales", "scale_iterations",

@@ -26,7 +26,7 @@ image.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -139,6 +139,55 @@ def feature_moments(features: Tensor, mask: Tensor | None = None) -> tuple[Tenso
     mean = (flat * weights).sum(-1) / total
     second = torch.bmm(flat * weights, flat.transpose(1, 2)) / total.unsqueeze(-1)
     return mean, second
+
+
+class Moments(NamedTuple):
+    """Weighted sums over positions, all a style statistic needs: sums of tiles add up to the
+    whole image's (see :mod:`estilo.tiling`). Weights are squared root weights ``r^2``
+    (:func:`moments`): a region mask ``m`` for the guided Gram matrix (``r = m``), the
+    positions' weights ``w`` for meancov (``r = sqrt(w)``), 1 without a mask."""
+
+    total: Tensor   # N x C: sum of r^2 f
+    outer: Tensor   # N x C x C: sum of (r f)(r f)^T
+    weight: Tensor  # N: sum of r^2
+
+
+def moments(features: Tensor, roots: Tensor | None = None, *, total: bool = True) -> Moments:
+    """:class:`Moments` of ``features`` (1 or N x C x H x W) weighted by ``roots`` (N x 1 x H x W
+    root weights; None: every position counts 1). ``total=False`` leaves the sum of the
+    features zero (the Gram loss does not need it)."""
+    n, c, h, w = features.shape
+    weighted = features if roots is None else features * roots
+    outer = _Gram.apply(weighted)
+    if roots is None:
+        weight = features.new_full((n,), float(h * w))
+        sums = features.sum((2, 3)) if total else features.new_zeros(n, c)
+    else:
+        weight = roots.square().sum((1, 2, 3))
+        sums = (weighted * roots).sum((2, 3)) if total else weighted.new_zeros(weighted.shape[:2])
+    return Moments(sums, outer, weight)
+
+
+def add_moments(a: Moments | None, b: Moments) -> Moments:
+    """``a + b`` term by term (``a`` None: ``b``)."""
+    return b if a is None else Moments(*(x + y for x, y in zip(a, b)))
+
+
+def statistics(m: Moments, kind: str, *, norm: str = "chw",
+               scale: Tensor | None = None) -> StyleTarget:
+    """:func:`style_statistics` from :class:`Moments`: ``(gram,)`` or ``(mean, second raw
+    moment)`` of ``features / scale``."""
+    count = m.weight.clamp_min(1e-8).view(-1, 1)
+    s = scale if scale is not None else m.total.new_ones(())
+    if kind == "gram":
+        divisor = count * m.total.shape[-1] if norm == "chw" else count
+        return (m.outer / divisor.unsqueeze(-1) / s.square(),)
+    return m.total / count / s, m.outer / count.unsqueeze(-1) / s.square()
+
+
+def mean_square(m: Moments) -> Tensor:
+    """Mean square of the activations whose (unweighted) :class:`Moments` these are."""
+    return m.outer.diagonal(dim1=-2, dim2=-1).sum() / (m.weight.sum() * m.total.shape[-1])
 
 
 def covariance(mean: Tensor, second: Tensor, eps: float | Tensor = COV_EPS) -> Tensor:
@@ -340,19 +389,40 @@ class Objective(nn.Module):
                 layer's resolution; then group r's target applies inside region r only.
         """
         layers = set(content_weights) | set(style_weights)
-        scales = {name: (layer_scale(content[name], *(s[name] for s in styles if name in s))
-                         if feature_norm == "rms" else torch.ones((), device=content[name].device))
+        return cls.from_moments(
+            {name: content[name] for name in content_weights},
+            {name: moments(content[name]) for name in layers},
+            [{name: moments(s[name]) for name in layers if name in s} for s in styles],
+            content_weights=content_weights, style_weights=style_weights,
+            style_blend=style_blend, tv_weight=tv_weight, feature_norm=feature_norm,
+            gram_norm=gram_norm, style_loss=style_loss, groups=groups, masks=masks)
+
+    @classmethod
+    def from_moments(cls, content_targets: Mapping[str, Tensor],
+                     content: Mapping[str, Moments], styles: Sequence[Mapping[str, Moments]], *,
+                     content_weights: Mapping[str, float], style_weights: Mapping[str, float],
+                     style_blend: Sequence[float] | None = None, tv_weight: float = 0.0,
+                     feature_norm: str = "rms", gram_norm: str = "chw", style_loss: str = "gram",
+                     groups: Sequence[int] | None = None,
+                     masks: Mapping[str, Tensor] | None = None) -> Objective:
+        """As :meth:`from_features`, from the images' :class:`Moments` (unweighted) and the
+        content's activations at the content layers: what a tiled pass over an image too
+        large to hold whole gives (see :mod:`estilo.tiling`)."""
+        layers = set(content_weights) | set(style_weights)
+        scales = {name: (torch.stack([mean_square(content[name]),
+                                      *(mean_square(s[name]) for s in styles if name in s)])
+                         .mean().sqrt().clamp_min(1e-8)
+                         if feature_norm == "rms"
+                         else torch.ones((), device=content[name].total.device))
                   for name in layers}
         groups = list(groups) if groups is not None else list(range(len(styles)))
         blend = list(style_blend or [1.0] * (max(groups) + 1))
         plans = _region_plans(groups, blend, masked=masks is not None)
-        style_targets = {name: [style_target([style_statistics(styles[i][name], style_loss,
-                                                                norm=gram_norm,
-                                                                scale=scales[name])
+        style_targets = {name: [style_target([statistics(styles[i][name], style_loss,
+                                                         norm=gram_norm, scale=scales[name])
                                               for i in members], weights, style_loss)
                                 for members, weights in plans]
                          for name in style_weights}
-        content_targets = {name: content[name] for name in content_weights}
         return cls(content_targets=content_targets, style_targets=style_targets, scales=scales,
                    content_weights=content_weights, style_weights=style_weights,
                    tv_weight=tv_weight, gram_norm=gram_norm, masks=masks,
@@ -373,7 +443,7 @@ class Objective(nn.Module):
         return sum(w * self._style(n, features[n])  # type: ignore[return-value]
                    for n, w in self.style_weights.items())
 
-    def weigh_style_by_strength(self, strength: float, features: Mapping[str, Tensor]) -> None:
+    def weigh_style_by_strength(self, strength: float) -> None:
         """Make each style layer's term a relative error, weighted ``strength``.
 
         Each layer's weight is divided by its loss at blank (all-zero) activations, i.e. by
@@ -383,13 +453,59 @@ class Objective(nn.Module):
         relative error of the image's style statistics, as the content term (on
         RMS-normalised activations) is a relative error of its features: one strength means
         the same at every size, for both style losses, any layers and every pair of images.
-        ``features`` gives each style layer's activation shape (any image's).
         """
         total = sum(self.style_weights.values())
-        blank = {n: float(self._style(n, torch.zeros_like(features[n])))
-                 for n in self.style_weights}
+        blank = {n: float(self.style_of_moments(n, self._blank(n))) for n in self.style_weights}
         self.style_weights = {n: strength * w / total / max(blank[n], 1e-30)
                               for n, w in self.style_weights.items()}
+
+    def needs_total(self, name: str) -> bool:
+        """Whether style layer ``name``'s loss uses the sum of the features (meancov's mean)
+        besides their outer products."""
+        return len(self.style_targets[name][0]) > 1
+
+    def roots(self, name: str) -> Tensor | None:
+        """Style layer ``name``'s root weights of positions for :func:`moments` (R x 1 x h x w,
+        one map a region; None without masks)."""
+        masks = self.masks.get(name)
+        if masks is None or len(self.style_targets[name][0]) == 1:
+            return masks                  # guided Gram: the Gram matrix of features * mask
+        return masks.sqrt()               # meancov: positions weighted by the mask
+
+    def style_of_moments(self, name: str, m: Moments) -> Tensor:
+        """Style layer ``name``'s (unweighted) term from the image's :class:`Moments` there,
+        weighted by :meth:`roots` (one row a region): the same value as from its activations."""
+        total = float(sum(self.region_weights))
+        scale = self.scales[name]
+        out = m.total.new_zeros(())
+        for r, (target, w) in enumerate(zip(self.style_targets[name], self.region_weights)):
+            region = Moments(m.total[r:r + 1], m.outer[r:r + 1], m.weight[r:r + 1])
+            if len(target) == 1:
+                (gram,) = statistics(region, "gram", norm=self.gram_norm, scale=scale)
+                term = F.mse_loss(gram, target[0])
+            else:
+                mean, second = statistics(region, "meancov", scale=scale)
+                target_mean, target_cov, target_sqrt, shrinkage = target
+                term = MEANCOV_SCALE * wasserstein2(
+                    mean, covariance(mean, second, shrinkage), target_mean, target_cov,
+                    target_sqrt).mean() / mean.shape[-1]
+            out = out + w / total * term
+        return out
+
+    def style_from_moments(self, moments_by_layer: Mapping[str, Moments]) -> Tensor:
+        """The weighted style term from each style layer's :class:`Moments` (see
+        :meth:`style_of_moments`)."""
+        zero = next(iter(self.scales.values())).new_zeros(())
+        return sum((w * self.style_of_moments(n, moments_by_layer[n])
+                    for n, w in self.style_weights.items()), zero)
+
+    def _blank(self, name: str) -> Moments:
+        """The moments of all-zero activations at style layer ``name``."""
+        target = self.style_targets[name][0][0]
+        c = target.shape[-1]
+        regions = len(self.style_targets[name])
+        zeros = target.new_zeros(regions, c)
+        return Moments(zeros, target.new_zeros(regions, c, c), target.new_ones(regions))
 
     def _style(self, name: str, features: Tensor) -> Tensor:
         targets, masks, scale = self.style_targets[name], self.masks.get(name), self.scales[name]

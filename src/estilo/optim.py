@@ -29,11 +29,12 @@ LINE_SEARCH_EVALS = 10  # most forward+backward passes of one L-BFGS line search
 
 
 def make_optimizer(name: str, params: Iterable[Tensor], lr: float, *,
-                   line_search: bool = False) -> torch.optim.Optimizer:
+                   line_search: bool = False, history: int = 50) -> torch.optim.Optimizer:
     """An optimiser by name: ``adam``, ``sgd`` or ``lbfgs`` (one iteration per step).
 
     ``line_search`` (L-BFGS only): a strong-Wolfe line search in every step, a few more
     forward+backward passes per step in exchange for steps that cannot blow up.
+    ``history`` (L-BFGS only): curvature pairs kept, two image-sized vectors each.
     """
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
@@ -44,7 +45,7 @@ def make_optimizer(name: str, params: Iterable[Tensor], lr: float, *,
         # (without line search) and yields a progress record; the curvature history
         # persists between calls.
         # (max_eval: torch's default, 1.25 * max_iter, leaves the line search no evaluation.)
-        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=50,
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, history_size=history,
                                  tolerance_grad=0.0, tolerance_change=0.0,
                                  line_search_fn="strong_wolfe" if line_search else None,
                                  max_eval=1 + LINE_SEARCH_EVALS if line_search else None)
@@ -190,11 +191,16 @@ class PixelDescent:
 
     def __init__(self, image: Tensor, name: str, lr: float, *, schedule: str = "constant",
                  patience: int = 5, factor: float = 0.7,
-                 min_lr: float = 0.1 / PIXEL_SCALE) -> None:
+                 min_lr: float = 0.1 / PIXEL_SCALE, history: int = 50,
+                 take: bool = False) -> None:
+        """``take``: optimise ``image``'s own storage (it is changed) instead of a copy: one
+        image-sized tensor less at print size."""
         self.name = name
+        self.history = history
         self.scale = {"lbfgs": PIXEL_SCALE / image.numel(),
                       "sgd": math.sqrt(SGD_ELEMENTS / image.numel())}.get(name, 1.0)
-        self.x = (image.detach() * self.scale).requires_grad_(True)
+        x = image.detach() if take else image.detach().clone()
+        self.x = x.mul_(self.scale).requires_grad_(True)
         self._make_schedule = functools.partial(make_schedule, schedule, patience=patience,
                                                 factor=factor, min_lr=min_lr)
         self.line_search = False
@@ -204,8 +210,11 @@ class PixelDescent:
         self.last_loss = math.inf
         self.rises = 0    # consecutive steps whose loss grew
         self.failures = 0
-        self._start = self.x.detach().clone()
-        self._shown = self.x.detach().clone()  # the last image handed out by a step
+        self._restored = False
+        # The image a step starts from: L-BFGS compares it with the image after the step (a
+        # stall); the others' start is the picture shown after the step before.
+        self._start = self.x.detach().clone() if name == "lbfgs" else None
+        self._shown = self._picture(self.x)   # the last picture handed out by a step
 
     @property
     def lr(self) -> float:
@@ -215,6 +224,12 @@ class PixelDescent:
     def image(self) -> Tensor:
         """The current image, RGB in [0, 1] (detached)."""
         return self._picture(self.x)
+
+    @property
+    def shown(self) -> Tensor:
+        """The picture after the last step, RGB in [0, 1]: one tensor updated in place by
+        each step (clone it to keep it)."""
+        return self._shown
 
     def step(self, loss_of: Callable[[Tensor], Tensor]) -> float | None:
         """One step on ``loss_of(image)`` (a scalar with a graph back to the image).
@@ -226,23 +241,28 @@ class PixelDescent:
         Raises:
             NonFiniteError: ``GIVE_UP`` steps in a row diverged.
         """
-        self._start.copy_(self.x.detach())
+        if self._start is not None:
+            self._start.copy_(self.x.detach())
         loss = self._take(loss_of)
         self.rises = self.rises + 1 if loss > self.last_loss else 0
         if self._diverged(loss):
             self._back_to_best(loss)
             return None
-        if loss < self.best_loss:
-            self.best.copy_(self._start)
+        if loss < self.best_loss and not self._restored:  # (restored: it starts from the best)
+            if self._start is not None:
+                self.best.copy_(self._start)
+            else:                            # the start is the picture the last step showed
+                torch.mul(self._shown, self.scale, out=self.best)
             self.best_loss = loss
+        self._restored = False
         self.failures = 0
         self.last_loss = loss
-        if isinstance(self.optimizer, torch.optim.LBFGS) and torch.equal(self.x.detach(),
-                                                                          self._start):
+        if self._start is not None and torch.equal(self.x.detach(), self._start):
             log.info("L-BFGS stalled: starting a fresh curvature history")
             self._restart(self.lr)
         self.schedule.step(loss)
-        self._shown.copy_(self.x.detach())
+        with torch.no_grad():
+            torch.div(self.x, self.scale, out=self._shown).clamp_(0.0, 1.0)
         return loss
 
     def _diverged(self, loss: float) -> bool:
@@ -279,16 +299,23 @@ class PixelDescent:
     def _back_to_best(self, loss: float) -> None:
         self.failures += 1
         if self.failures > GIVE_UP:
-            last = self._shown if bool(torch.isfinite(self._shown).all()) else self.best
+            last = (self._shown.clone() if bool(torch.isfinite(self._shown).all())
+                    else self._picture(self.best))
             raise NonFiniteError("the loss is not finite or diverges even at a much lower rate: "
-                                 "lower --lr or the loss weights", self._picture(last))
+                                 "lower --lr or the loss weights", last)
         why = (f"diverging step (loss {loss:.3g}, best {self.best_loss:.3g})"
                if math.isfinite(loss) and bool(torch.isfinite(self.x).all())
                else "non-finite loss or image")
         self.rises = 0
         self.last_loss = self.best_loss
         with torch.no_grad():
-            self.x.copy_(self.best if math.isfinite(self.best_loss) else self._start)
+            if math.isfinite(self.best_loss):
+                self.x.copy_(self.best)
+            elif self._start is not None:
+                self.x.copy_(self._start)
+            else:                              # no step has succeeded: the level's start
+                torch.mul(self._shown, self.scale, out=self.x)
+        self._restored = True
         if isinstance(self.optimizer, torch.optim.LBFGS) and not self.line_search:
             # Routine in a level's first steps: the second step, scaled by the curvature of
             # the first, overshoots; a line search bounds every step instead.
@@ -301,7 +328,8 @@ class PixelDescent:
             self._restart(lr)
 
     def _restart(self, lr: float) -> None:
-        self.optimizer = make_optimizer(self.name, [self.x], lr, line_search=self.line_search)
+        self.optimizer = make_optimizer(self.name, [self.x], lr, line_search=self.line_search,
+                                        history=self.history)
         self.schedule = self._make_schedule(self.optimizer)
 
     def _picture(self, x: Tensor) -> Tensor:

@@ -76,6 +76,10 @@ HELP = {
                  "else float32 (default %(default)s)",
     "checkpointing": "recompute VGG segments during backward to save memory; auto = only when "
                      "the size needs it (default %(default)s)",
+    "max_memory": "cap on the run's memory, e.g. 8GB, 512MB or 8GiB: the plan (tiles, L-BFGS "
+                  "history, checkpointing) is chosen to stay under it (default: the free memory)",
+    "tile": "work in tiles of this many px (a multiple of 16, at least 64); exact, slower, "
+            "in bounded memory (default: tiles only when the image does not fit whole)",
 }
 """Each option's help, as ``--help`` prints it (argparse fills in ``%(default)s``)."""
 

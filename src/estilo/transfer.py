@@ -7,6 +7,7 @@ breaking out of it (or closing it) stops the run after the current step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -17,7 +18,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from . import color, mask, memory
+from . import color, mask, memory, tiling
 from .config import STRENGTH_UNIT, StyleConfig
 from .devices import compute_dtype, resolve_device
 from .io import metadata
@@ -26,7 +27,7 @@ from .io.inputs import ImageInput, Inputs, Source, StyleInput, prepare
 from .losses import Objective
 from .optim import NonFiniteError, PixelDescent
 from .pyramid import Level, plan, style_side, upsample
-from .vgg import VGG19Features, layer_weights
+from .vgg import VGG19Features, channels_of, layer_weights, pool_factor
 from .weights import LoadedWeights, load_weights
 
 __all__ = ["ExtraLoss", "Job", "NonFiniteError", "Result", "Step", "Stylizer", "stylize"]
@@ -158,18 +159,38 @@ class Job:
         config, inputs = self.config, self.inputs
         device = resolve_device(config.device)                    # 1. device and network
         dtype = compute_dtype(device, config.precision)
-        checkpointing = memory.plan(inputs, config, device, dtype)  # refuses what cannot fit
-        extractor = self.stylizer.extractor(self.weights(), config, device)
-        getattr(extractor, "network", extractor).checkpointing = checkpointing
         schedule = plan(inputs.size, config)
+        budgets = memory.level_plans(inputs, config, device, dtype,    # refuses what cannot fit
+                                     [level.size for level in schedule])
+        extractor = self.stylizer.extractor(self.weights(), config, device)
         clock = _Clock(total=sum(level.iterations for level in schedule), levels=len(schedule),
                        dtype=dtype)
         image = _given_start(self.start_image, config, device)   # None: from config.init
-        for index, level in enumerate(schedule):                  # 2. coarse to fine
-            objective = _with_extra(_objective(extractor, inputs, level, config, device),
-                                    self.extra_loss)                  # 3. targets
+        for index, (level, budget) in enumerate(zip(schedule, budgets)):  # 2. coarse to fine
+            getattr(extractor, "network", extractor).checkpointing = budget.checkpointing
+            tiles = _tiles(budget, level, config)
+            objective = _objective(extractor, inputs, level, config, device, dtype, tiles)
+            losses = _losses(extractor, objective, self.extra_loss, dtype, tiles)  # 3. targets
             image = _start_image(image, inputs, level, config, device)         # 4. start image
-            image = yield from _optimise(image, extractor, objective, config, clock, index, level)
+            image = yield from _optimise(image, losses, _level_config(config, budget), clock,
+                                         index, level, budget.history)
+
+    def memory_plan(self) -> memory.Plan:
+        """How the output's level fits its memory (tiles, optimiser, checkpointing): see
+        :func:`estilo.memory.plan`."""
+        device = resolve_device(self.config.device)
+        return memory.plan(self.inputs, self.config, device,
+                           compute_dtype(device, self.config.precision))
+
+    def memory_plans(self) -> list[tuple[Level, memory.Plan]]:
+        """Each level of the schedule with its memory plan (coarse levels keep L-BFGS's full
+        history when only the finest need tiles or a leaner optimiser)."""
+        device = resolve_device(self.config.device)
+        schedule = plan(self.inputs.size, self.config)
+        budgets = memory.level_plans(self.inputs, self.config, device,
+                                     compute_dtype(device, self.config.precision),
+                                     [level.size for level in schedule])
+        return list(zip(schedule, budgets))
 
     def weights(self) -> LoadedWeights:
         """The network weights of this run (loaded once per process)."""
@@ -219,6 +240,7 @@ class _Clock:
     levels: int
     dtype: torch.dtype = torch.float32  # the network's compute dtype
     lr: float | None = None             # the rate the last level ended with
+    optimizer: str | None = None        # and its optimiser
     done: int = 0
     start: float = field(default_factory=time.perf_counter)
 
@@ -226,30 +248,71 @@ class _Clock:
         return time.perf_counter() - self.start
 
 
+FALLBACK_LR = {"adam": 0.01}
+"""The rate of an optimiser a level's memory plan took instead of L-BFGS (in [0, 1] pixel
+units): such a level refines the picture of the level below, upsampled, and Adam's default
+rate (0.39) would repaint it; 0.01 moves a pixel by a few grey levels a step
+(benchmarks/README.md, "Print size"). SGD keeps its default, per-size rate."""
+
+
+def _level_config(config: StyleConfig, budget: memory.Plan) -> StyleConfig:
+    """The run's options at a level whose memory plan took a leaner optimiser."""
+    if budget.optimizer == config.optimizer:
+        return config
+    return config.replace(optimizer=budget.optimizer, lr=FALLBACK_LR.get(budget.optimizer))
+
+
+Tiles = tuple[int, int] | None
+"""A level's tiling: (tile side, halo) in px, or None for the image whole."""
+
+
+def _tiles(budget: memory.Plan, level: Level, config: StyleConfig) -> Tiles:
+    """Tiles at a level when the plan has them and the level is larger than one crop."""
+    if budget.tile is None:
+        return None
+    halo = tiling.halo_of(config.content_layers + config.style_layers)
+    side = tiling.crop_side(budget.tile, halo)
+    return (budget.tile, halo) if level.size[0] * level.size[1] > side * side else None
+
+
 def _objective(extractor: VGG19Features, inputs: Inputs, level: Level, config: StyleConfig,
-               device: torch.device) -> Objective:
+               device: torch.device, dtype: torch.dtype, tiles: Tiles = None) -> Objective:
     content_rgb = to_tensor(resize(inputs.content.image, level.size))
     content = color.ColourMode(config.preserve_color).content(content_rgb)
     styles = [_style_tensor(s, inputs, level, config, content_rgb) for s in inputs.styles]
-    with torch.no_grad():
-        content_features = extractor(content.to(device))
-        style_features = [extractor(s.to(device)) for s in styles]
     style_weights = layer_weights(config, "style")
+    content_weights = layer_weights(config, "content")
+    layers = tuple(dict.fromkeys([*content_weights, *style_weights]))
+    if tiles is None:
+        with torch.no_grad():
+            content_features = extractor(content.to(device))
+            style_features = [extractor(s.to(device)) for s in styles]
+        shapes = {n: tuple(content_features[n].shape) for n in style_weights}
+    else:
+        tile, halo = tiles  # the targets as above: the network's own dtype, no autocast
+        content_moments, content_maps = tiling.image_moments(
+            extractor, content.to(device), layers, tile=tile, halo=halo, keep=content_weights)
+        style_moments = [tiling.image_moments(extractor, s.to(device), layers, tile=tile,
+                                              halo=halo)[0] for s in styles]
+        shapes = {n: (1, channels_of(n), level.size[1] // pool_factor(n),
+                      level.size[0] // pool_factor(n)) for n in style_weights}
     masks = None
     if inputs.mask is not None:
         regions = mask.region_maps(inputs.mask.image, level.size, inputs.style_count).to(device)
-        masks = mask.layer_masks(regions, style_weights,
-                                 {n: tuple(content_features[n].shape) for n in style_weights})
-    objective = Objective.from_features(
-        content_features, style_features,
-        content_weights=layer_weights(config, "content"), style_weights=style_weights,
-        style_blend=config.style_blend, tv_weight=config.tv_weight,
-        feature_norm=config.feature_norm, gram_norm=config.gram_norm,
-        style_loss=config.style_loss, groups=inputs.groups or None, masks=masks)
+        masks = mask.layer_masks(regions, style_weights, shapes)
+    options: dict[str, Any] = {
+        "content_weights": content_weights, "style_weights": style_weights,
+        "style_blend": config.style_blend, "tv_weight": config.tv_weight,
+        "feature_norm": config.feature_norm, "gram_norm": config.gram_norm,
+        "style_loss": config.style_loss, "groups": inputs.groups or None, "masks": masks}
+    if tiles is None:
+        objective = Objective.from_features(content_features, style_features, **options)
+    else:
+        objective = Objective.from_moments(content_maps, content_moments, style_moments,
+                                           **options)
     if config.style_weight is None:  # the style's weight by strength (relative errors)
         with torch.no_grad():
-            objective.weigh_style_by_strength(config.strength * STRENGTH_UNIT,
-                                               content_features)
+            objective.weigh_style_by_strength(config.strength * STRENGTH_UNIT)
     return objective
 
 
@@ -268,6 +331,36 @@ def _given_start(start: Tensor | None, config: StyleConfig, device: torch.device
         return None
     image = start.detach().float().clamp(0.0, 1.0)
     return color.ColourMode(config.preserve_color).start(image).to(device)
+
+
+Losses = Callable[[dict[str, float]], Callable[[Tensor], Tensor]]
+"""A level's loss: given a dict to record the first evaluation's weighted terms in, the
+``loss_of(image)`` that :class:`~estilo.optim.PixelDescent` steps on."""
+
+
+def _losses(extractor: VGG19Features, objective: Objective, extra: ExtraLoss | None,
+            dtype: torch.dtype, tiles: Tiles) -> Losses:
+    """The level's loss: the objective's terms, tile by tile when ``tiles`` says so, and the
+    terms of ``extra`` (:attr:`Job.extra_loss`) of the whole image added to them."""
+    def losses(terms: dict[str, float]) -> Callable[[Tensor], Tensor]:
+        if tiles is None:
+            return _loss_function(extractor, _with_extra(objective, extra), dtype, terms)
+        tiled = tiling.loss_function(functools.partial(_features, extractor, dtype=dtype),
+                                     objective, tile=tiles[0], halo=tiles[1], terms=terms)
+        if extra is None:
+            return tiled
+
+        def loss_of(image: Tensor) -> Tensor:
+            first = not terms
+            loss = tiled(image)                       # records the objective's terms first
+            parts = extra(image)
+            if first:
+                terms.update({k: float(v.detach()) for k, v in parts.items()})
+            return loss + sum(parts.values())  # type: ignore[no-any-return]
+
+        return loss_of
+
+    return losses
 
 
 def _with_extra(objective: Objective, extra: ExtraLoss | None) -> Terms:
@@ -302,25 +395,28 @@ def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: 
     return color.ColourMode(config.preserve_color).start(image).to(device)
 
 
-def _optimise(image: Tensor, extractor: VGG19Features, objective: Terms, config: StyleConfig,
-              clock: _Clock, index: int, level: Level) -> Generator[Step, None, Tensor]:
+def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock, index: int,
+              level: Level, history: int = 50) -> Generator[Step, None, Tensor]:
     """Run one level's iterations on ``image``; yield a Step after each; return the image."""
     # A finer level refines the upsampled picture: it starts at the rate the level below
     # ended with (the adaptive schedule has lowered it), not at the initial, coarse rate.
+    if clock.optimizer != config.optimizer:  # the first level, or a memory plan's fallback
+        clock.optimizer, clock.lr = config.optimizer, None
     descent = PixelDescent(image, config.optimizer,
                            clock.lr if clock.lr is not None else config.learning_rate,
                            schedule=config.lr_schedule, patience=config.lr_patience,
-                           factor=config.lr_factor, min_lr=config.lr_min)
+                           factor=config.lr_factor, min_lr=config.lr_min, history=history,
+                           take=True)  # the start image is this level's own
     done = 0
     while done < level.iterations:
         terms: dict[str, float] = {}
-        loss = descent.step(_loss_function(extractor, objective, clock.dtype, terms))
+        loss = descent.step(losses(terms))
         if loss is None:  # diverged and undone (PixelDescent says so)
             continue
         done += 1
         clock.done += 1
         yield Step(clock.done, clock.total, index, clock.levels, level.size, loss, terms,
-                   descent.lr, clock.elapsed(), descent.image)
+                   descent.lr, clock.elapsed(), descent.shown)
     clock.lr = descent.lr
     return descent.result()
 

@@ -30,7 +30,7 @@ EVERY_OPTION = [
     "--overwrite", "--quiet", "--background", "#102030", "--style-scale", "0.5",
     "--style-loss", "meancov", "--layer-weighting", "channels", "--style-blend", "1,3",
     "--preserve-color", "luminance", "--keep-alpha", "--precision", "float32",
-    "--checkpointing", "on",
+    "--checkpointing", "on", "--max-memory", "64GB", "--tile", "64",
 ]
 # Options that take paths, added by the test below: a second style and a two-region mask.
 PATH_OPTIONS = ["--style", "--mask"]
@@ -77,6 +77,7 @@ def test_every_option_reaches_the_embedded_parameters(content_path, style_path, 
     assert (config["iterations"], config["scales"], config["start_size"],
             config["scale_iterations"]) == (4, 2, 20, 2)
     assert (config["precision"], config["checkpointing"]) == ("float32", "on")
+    assert (config["max_memory"], config["tile"]) == ("64GB", 64)
     with Image.open(out) as img:
         assert img.size == (40, 32)
 
@@ -152,7 +153,9 @@ def test_bad_options_exit_2(content_path, style_path, tmp_path, capsys):
     out = tmp_path / "o.png"
     for extra in (["--style-layers", "conv9_9"], ["--pooling", "min"], ["--size", "big"],
                   ["--noise-ratio", "3"], ["--weights", "nonexistent.pth"], ["--device", "cuda:7"],
-                  ["--init", str(tmp_path / "nope.png")], ["--style-layer-weights", "a,b"]):
+                  ["--init", str(tmp_path / "nope.png")], ["--style-layer-weights", "a,b"],
+                  ["--max-memory", "lots"], ["--max-memory", "8"], ["--max-memory", "-1GB"],
+                  ["--tile", "100"], ["--tile", "32"], ["--tile", "big"]):
         with pytest.raises(SystemExit) as info:
             code = cli.main([str(content_path), str(style_path), "-o", str(out), *FAST, *extra])
             raise SystemExit(code)

@@ -11,8 +11,10 @@ from estilo.grids.runner import Evaluator, Grid
 from estilo.transfer import Stylizer
 from imaging import read_csv
 
-FREE = {"device", "checkpointing"}
-"""Where a row runs and whether VGG segments are recomputed: not what is computed."""
+FREE = {"device", "checkpointing", "max_memory", "tile"}
+"""Where a row runs, whether VGG segments are recomputed, whether it runs in tiles (exact)
+and under what memory cap (it could only replace the rows' Adam by SGD at sizes far above
+the table's): not what is computed."""
 
 OTHER_DEFAULTS = {
     "size": 300, "style_size": 200, "style_scale": 2.0, "upscale": True, "background": "black",
@@ -25,7 +27,8 @@ OTHER_DEFAULTS = {
     "init": "style", "noise_ratio": 0.9, "seed": 7, "optimizer": "sgd", "lr": 0.05,
     "lr_schedule": "plateau", "lr_patience": 9, "lr_factor": 0.5, "lr_min": 1e-6,
     "iterations": 999, "scales": 3, "start_size": 64, "scale_iterations": 11,
-    "device": "cpu", "precision": "float32", "checkpointing": "on",
+    "device": "cpu", "precision": "float32", "checkpointing": "on", "max_memory": "4GB",
+    "tile": 128,
 }
 """A valid value for every StyleConfig field, each different from its default."""
 

@@ -112,6 +112,13 @@ def run_and_save(job: Job, output: Path, *, save_every: int = 0, quiet: bool = F
     tune(resolve_device(job.config.device))  # backend speed settings: the app's choice
     if not quiet:
         print(f"estilo: {describe(plan(job.inputs.size, job.config))}", file=sys.stderr)
+        plans = job.memory_plans()
+        special = [(level, budget) for level, budget in plans
+                   if budget.tile or budget.optimizer != job.config.optimizer
+                   or budget.history not in (0, 50) or budget.checkpointing]
+        for level, budget in special or (plans[-1:] if job.config.max_memory else []):
+            width, height = level.size
+            print(f"estilo: plan at {width}x{height} px: {budget.describe()}", file=sys.stderr)
     saver = Saver(job, output)
     last, status = run_with_progress(job, saver, save_every=save_every, quiet=quiet)
     if last is None:
