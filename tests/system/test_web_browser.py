@@ -333,7 +333,9 @@ def test_a_second_job_waits_with_its_queue_position_and_a_full_queue_refuses(
     refused = _wait_for(lambda: [n for n, tab in enumerate(others)
                                  if "currently busy" in tab.locator("body").inner_text()],
                         timeout=30)
-    assert refused == [len(others) - 1], [_status(tab) for tab in others]
+    # Exactly one is refused; which one is the order the clicks reach the server (under load
+    # a later tab's may overtake an earlier one's); the first waiting tab keeps its place.
+    assert len(refused) == 1 and refused[0] != 0, [_status(tab) for tab in others]
     for tab in others:
         tab.click("#stop")  # stopped while waiting: it must not run when its turn comes
     page.click("#stop")
