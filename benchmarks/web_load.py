@@ -36,9 +36,9 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def start_server(port: int, queue_size: int, log: Path) -> subprocess.Popen[bytes]:
-    options = ["--weights", "random", "--size", "64", "--iterations", "20", "--scales", "1",
-               "--device", "cpu", "--queue-size", str(queue_size), "--port", str(port)]
+def start_server(options: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """``estilo web`` with ``options`` (the port among them), once its page answers."""
+    port = options[options.index("--port") + 1]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "GRADIO_ANALYTICS_ENABLED": "False"}
     process = subprocess.Popen([sys.executable, "-m", "estilo", "web", *options], env=env,
                                stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -48,6 +48,7 @@ def start_server(port: int, queue_size: int, log: Path) -> subprocess.Popen[byte
             return process
         except OSError:
             time.sleep(0.5)
+    process.kill()
     raise SystemExit(f"server did not start; see {log}")
 
 
@@ -82,7 +83,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7871)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="estilo-load-"))
-    process = start_server(args.port, args.queue_size, folder / "server.log")
+    process = start_server(["--weights", "random", "--size", "64", "--iterations", "20",
+                            "--scales", "1", "--device", "cpu", "--queue-size",
+                            str(args.queue_size), "--port", str(args.port)],
+                           folder / "server.log")
     url = f"http://127.0.0.1:{args.port}/"
     try:
         with sync_playwright() as playwright:

@@ -19,13 +19,12 @@ import os
 import platform
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
+import web_load  # the same server start (benchmarks/ is on sys.path when run as a script)
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,20 +46,10 @@ def free_port() -> int:
 
 
 def start_server(args: argparse.Namespace, port: int, log: Path) -> subprocess.Popen[bytes]:
-    options = ["--size", str(args.size), "--iterations", str(args.iterations), "--scales", "1",
-               "--device", "cpu", "--weights", args.weights, "--port", str(port),
-               "--preview-every", "0.5"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "GRADIO_ANALYTICS_ENABLED": "False"}
-    process = subprocess.Popen([sys.executable, "-m", "estilo", "web", *options], env=env,
-                               stdout=log.open("w"), stderr=subprocess.STDOUT)
-    for _ in range(360):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-            return process
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise SystemExit(f"server did not start; see {log}")
+    return web_load.start_server(
+        ["--size", str(args.size), "--iterations", str(args.iterations), "--scales", "1",
+         "--device", "cpu", "--weights", args.weights, "--port", str(port),
+         "--preview-every", "0.5"], log)
 
 
 def commit() -> str:

@@ -159,14 +159,12 @@ class Job:
         config, inputs = self.config, self.inputs
         device = resolve_device(config.device)                    # 1. device and network
         dtype = compute_dtype(device, config.precision)
-        schedule = plan(inputs.size, config)
-        budgets = memory.level_plans(inputs, config, device, dtype,    # refuses what cannot fit
-                                     [level.size for level in schedule])
+        levels = self.memory_plans()                              # refuses what cannot fit
         extractor = self.stylizer.extractor(self.weights(), config, device)
-        clock = _Clock(total=sum(level.iterations for level in schedule), levels=len(schedule),
+        clock = _Clock(total=sum(level.iterations for level, _ in levels), levels=len(levels),
                        dtype=dtype)
         image = _given_start(self.start_image, config, device)   # None: from config.init
-        for index, (level, budget) in enumerate(zip(schedule, budgets)):  # 2. coarse to fine
+        for index, (level, budget) in enumerate(levels):          # 2. coarse to fine
             getattr(extractor, "network", extractor).checkpointing = budget.checkpointing
             tiles = _tiles(budget, level, config)
             objective = _objective(extractor, inputs, level, config, device, dtype, tiles)
@@ -178,9 +176,7 @@ class Job:
     def memory_plan(self) -> memory.Plan:
         """How the output's level fits its memory (tiles, optimiser, checkpointing): see
         :func:`estilo.memory.plan`."""
-        device = resolve_device(self.config.device)
-        return memory.plan(self.inputs, self.config, device,
-                           compute_dtype(device, self.config.precision))
+        return self.memory_plans()[-1][1]
 
     def memory_plans(self) -> list[tuple[Level, memory.Plan]]:
         """Each level of the schedule with its memory plan (coarse levels keep L-BFGS's full
