@@ -175,8 +175,8 @@ def add_moments(a: Moments | None, b: Moments) -> Moments:
 
 def statistics(m: Moments, kind: str, *, norm: str = "chw",
                scale: Tensor | None = None) -> StyleTarget:
-    """:func:`style_statistics` from :class:`Moments`: ``(gram,)`` or ``(mean, second raw
-    moment)`` of ``features / scale``."""
+    """What an image contributes to a style target, from its :class:`Moments`: ``(gram,)`` or
+    ``(mean, second raw moment)`` of ``features / scale``; blends linearly across images."""
     count = m.weight.clamp_min(1e-8).view(-1, 1)
     s = scale if scale is not None else m.total.new_ones(())
     if kind == "gram":
@@ -270,11 +270,6 @@ def tv_loss(image: Tensor) -> Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
-def layer_scale(*features: Tensor) -> Tensor:
-    """Root mean square of activations over several images: the per-layer normaliser."""
-    return torch.stack([f.pow(2).mean() for f in features]).mean().sqrt().clamp_min(1e-8)
-
-
 def blend_grams(grams: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
     """Weighted mean of several Gram matrices (style blending); weights sum to 1."""
     total = float(sum(weights))
@@ -292,21 +287,8 @@ StyleTarget = tuple[Tensor, ...]
 meancov (see :data:`COV_SHRINK`)."""
 
 
-def style_statistics(features: Tensor, kind: str, *, norm: str = "chw",
-                     scale: Tensor | None = None) -> StyleTarget:
-    """What a style image contributes to a target; blends linearly across images.
-
-    ``(gram,)`` for ``kind="gram"``, ``(mean, second raw moment)`` for ``"meancov"``, of
-    ``features / scale`` (computed as :func:`style_term` computes them per step).
-    """
-    if kind == "gram":
-        gram = gram_matrix(features, norm=norm)
-        return (gram / scale.square() if scale is not None else gram,)
-    return feature_moments(features / scale if scale is not None else features)
-
-
 def style_target(stats: Sequence[StyleTarget], weights: Sequence[float], kind: str) -> StyleTarget:
-    """Blend several images' :func:`style_statistics` (weights sum to 1) into one target.
+    """Blend several images' :func:`statistics` (weights sum to 1) into one target.
 
     Means and second moments are blended, then turned into a covariance: the Gaussian
     closest to the mixture of the styles' feature distributions.
