@@ -87,6 +87,8 @@ class Update:
     status: str
     download: str | None = None
     before: str | None = None
+    mask: str | None = None   # with the PNG: its mask (the library's format), if any
+    number: int = 0           # with the PNG: the session's count of results
 
 
 # --- options --------------------------------------------------------------------------------
@@ -407,7 +409,14 @@ class Studio:
                             "try again later")
         before = folder / "photo.png"
         job.inputs.content.image.resize(job.inputs.size, Image.Resampling.LANCZOS).save(before)
-        yield Update(str(path), final_text(last, reason), str(path), str(before))
+        yield Update(str(path), final_text(last, reason), str(path), str(before),
+                     job.config.mask, number)
+
+
+def enlarged(side: int, max_size: int) -> int | None:
+    """The next size up from a long side of ``side`` px (twice it, at most ``max_size``);
+    None when ``side`` is already the largest."""
+    return min(2 * side, max_size) if side < max_size else None
 
 
 MASK_FILE = "mask.png"
@@ -417,7 +426,7 @@ MASK_FILE = "mask.png"
 def sweep_dead_servers(temp: Path) -> list[Path]:
     """Remove the folders (``estilo-web-PID-*``) that servers left in ``temp`` when they were
     killed without cleaning up (their PID no longer runs); return them. POSIX only."""
-    removed = []
+    removed: list[Path] = []
     if os.name != "posix":
         return removed
     for folder in temp.glob(f"{ROOT_PREFIX}*-*"):
