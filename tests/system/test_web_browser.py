@@ -299,11 +299,14 @@ def _grey(path: str | Path) -> np.ndarray:
         return np.asarray(image.convert("L"), dtype=float)
 
 
-def _in_view(page: Any, selector: str) -> bool:
-    box = page.locator(selector).first.bounding_box()
+def _in_view(page: Any, *selectors: str) -> None:
+    """Assert that the elements are wholly inside the viewport."""
     viewport = page.viewport_size
-    return (box is not None and box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"]
-            and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"])
+    for selector in selectors:
+        box = page.locator(selector).first.bounding_box()
+        assert (box is not None and box["y"] >= 0 and box["x"] >= 0
+                and box["y"] + box["height"] <= viewport["height"]
+                and box["x"] + box["width"] <= viewport["width"]), (selector, box, viewport)
 
 
 # --- the library's defaults -------------------------------------------------------------------
@@ -529,7 +532,7 @@ def test_on_a_desktop_the_preview_and_stylize_stay_in_view(page: Any,
     assert page.evaluate("scrollY") > 300
     page.click("#stylize")
     _until(page, "Iteration")
-    assert _in_view(page, "#stylize") and _in_view(page, "#canvas")
+    _in_view(page, "#stylize", "#canvas")
     assert page.locator("#canvas img").count() == 1
     page.click("#stop")
     _until(page, "Stopped")
@@ -556,11 +559,12 @@ def test_on_a_phone_one_column_the_preview_in_view_and_a_48_mp_photo_upright(
         _until(page, "Photo ready")
         page.locator("#styles .thumbnail-item").nth(2).click()
         page.wait_for_selector("#slot-0 img")
-        _number(page, "opt-iterations", 2)
+        _number(page, "opt-iterations", 400)
         page.click("#stylize")  # the page scrolls to the preview: both in view
         _until(page, "Iteration")
-        assert _in_view(page, "#stylize") and _in_view(page, "#canvas")
-        _until(page, "Done")
+        _in_view(page, "#stylize", "#canvas")
+        page.click("#stop")
+        _until(page, "Stopped")
         params = _download(page, "#download", tmp_path / "phone.png")
         assert params["size"] == [48, 64]  # upright (portrait), at the page's size
         assert params["inputs"]["content"]["name"] == "IMG_0001.png"
@@ -601,6 +605,7 @@ def test_an_error_replaces_the_last_result_with_one_message(page: Any,
     _upload(page, images["content"])
     _run(page, 3)
     assert page.locator("#download a").count() >= 1
+    page.locator("#photo-file button[aria-label='Clear']").click()
     page.locator("#photo-file input[type=file]").set_input_files(images["bad"])
     _until(page, "not a supported image")
     status = _status(page)

@@ -86,7 +86,7 @@ SCROLL_TO_RESULT = """() => {
   const result = document.querySelector('#result');
   if (!result) return;
   const top = result.getBoundingClientRect().top;
-  if (top < 0 || top > 0.25 * window.innerHeight) result.scrollIntoView({block: 'start'});
+  if (top < 0 || top > 0.25 * window.innerHeight) window.scrollTo({top: window.scrollY + top - 8});
 }"""
 COPY_TO_CLIPBOARD = """(text) => {
   if (text && navigator.clipboard) navigator.clipboard.writeText(text).catch(() => {});
@@ -715,8 +715,8 @@ def launch(studio: Studio, *, host: str = "127.0.0.1", port: int | None = None,
 
     With ``block``, serve until ``stopping`` is set (by default: SIGTERM or SIGINT, see
     :func:`stop_on_signals`), then stop the runs, remove the studio's folder (uploads,
-    results and Gradio's cache, kept in it unless ``GRADIO_TEMP_DIR`` is set) and close
-    the server. Without, return at once.
+    results, and Gradio's and torch's caches unless chosen elsewhere, see
+    :func:`_keep_caches`) and close the server. Without, return at once.
 
     Returns:
         The launched Blocks (with ``block=False``; call ``studio.close()`` and ``.close()``
@@ -725,7 +725,7 @@ def launch(studio: Studio, *, host: str = "127.0.0.1", port: int | None = None,
     if block and stopping is None:
         stopping = stop_on_signals()
     limit_malloc_arenas()  # memory levels off over many jobs (benchmarks/web_soak.py)
-    _keep_gradio_cache(studio)
+    _keep_caches(studio)
     demo = None
     try:
         demo = build_app(studio)
@@ -755,17 +755,18 @@ def launch(studio: Studio, *, host: str = "127.0.0.1", port: int | None = None,
     return demo
 
 
-_OWN_CACHE: list[str] = []  # the GRADIO_TEMP_DIR values this process set
+_OWN_CACHES: list[str] = []  # the cache folders this process chose
 
 
-def _keep_gradio_cache(studio: Studio) -> None:
-    """Keep Gradio's cache (the uploads as received) in the studio's folder, so that it
-    goes with it; unless the user chose a ``GRADIO_TEMP_DIR``."""
-    current = os.environ.get("GRADIO_TEMP_DIR")
-    if current is None or current in _OWN_CACHE:
-        cache = str(studio.root / "gradio")
-        os.environ["GRADIO_TEMP_DIR"] = cache
-        _OWN_CACHE.append(cache)
+def _keep_caches(studio: Studio) -> None:
+    """Keep Gradio's cache (the uploads as received) and torch's (the folder its optimisers
+    make in the temp folder) in the studio's folder, so that they go with it; unless the
+    user chose them (``GRADIO_TEMP_DIR``, ``TORCHINDUCTOR_CACHE_DIR``)."""
+    for variable, name in (("GRADIO_TEMP_DIR", "gradio"), ("TORCHINDUCTOR_CACHE_DIR", "torch")):
+        current = os.environ.get(variable)
+        if current is None or current in _OWN_CACHES:
+            os.environ[variable] = str(studio.root / name)
+            _OWN_CACHES.append(os.environ[variable])
 
 
 def stop_on_signals() -> threading.Event:

@@ -286,6 +286,8 @@ class Studio:
         Raises:
             ConfigError, ImageError, WeightsError, DeviceError, NonFiniteError: as the CLI.
         """
+        if not self._kept(session):  # the tab was closed while this job waited
+            return
         styles = [style] if isinstance(style, str) else list(style or [])
         if not content or not styles:
             raise ImageError("choose a photo and at least one painting first "
