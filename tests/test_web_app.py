@@ -84,8 +84,8 @@ def test_the_handler_streams_images_then_the_slider_and_the_history(
     final = outputs[-1]
     entry = history.entries[0]
     assert final["canvas"]["visible"] is False and final["compare"]["visible"] is True
-    assert final["compare"]["value"] == (entry.before, final["download"])
-    assert Path(final["download"]).name == "content-style-1.png"
+    assert final["compare"]["value"] == (entry.before, final["download"]["value"])
+    assert Path(entry.png).name == "content-style-1.png" and final["download"]["visible"]
     assert "Done" in final["status"] and final["History"] is history
     assert final["history"] == history.gallery() and final["further"]["visible"] is True
     assert final["int"] == 0 and final["entry-details"] == entry.describe()  # the new one
@@ -105,7 +105,7 @@ def test_the_handler_reports_errors_and_gpu_oom(studio: Studio,
     assert len(outputs) == 1
     assert outputs[0]["status"] == ("**Error:** choose a photo and at least one painting "
                                     "first (or press 'Use the example')")
-    assert outputs[0]["download"] is None and outputs[0]["canvas"]["value"] is None
+    assert outputs[0]["download"]["value"] is None and outputs[0]["canvas"]["value"] is None
     assert outputs[0]["compare"]["visible"] is False and outputs[0]["further"]["visible"] is False
 
     def oom(*args: object, **kwargs: object) -> object:
@@ -125,7 +125,8 @@ def test_a_bad_upload_replaces_the_result_and_leaves_the_photo_box(
     bad = tmp_path / "notes.png"
     bad.write_text("not a picture")
     out = app.named(photo(request, str(bad)))
-    assert out["photo-file"] is None and out["mask"] is None and out["download"] is None
+    assert out["photo-file"] is None and out["mask"] is None
+    assert out["download"] == {"value": None, "visible": False, "__type__": "update"}
     assert out["compare"]["visible"] is False
     assert out["status"].startswith("**Error:** not a supported image: notes.png")
     out = app.named(photo(request, str(content_path)))

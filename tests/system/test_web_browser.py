@@ -197,15 +197,22 @@ def _until(page: Any, text: str, timeout: float = 120.0) -> str:
 
 
 def _number(page: Any, elem_id: str, value: float) -> None:
-    """Type a slider's value into its number box (and wait for the slider to take it)."""
+    """Type a slider's value into its number box until the slider shows it (a key typed while
+    the page is still settling can be lost: typed again)."""
     box = page.locator(f"#{elem_id} input[type=number]")
     if not box.is_visible() and page.locator("#advanced button").first.is_visible():
         page.click("#advanced button")  # the control is under "Advanced"
     box.wait_for(state="visible")
-    box.fill(str(value))
-    box.press("Enter")
     slider = page.locator(f"#{elem_id} input[type=range]")
-    wait_for(lambda: float(slider.input_value()) == value, timeout=20, what=f"{elem_id}={value}")
+
+    def took() -> bool:
+        if float(slider.input_value()) == value:
+            return True
+        box.fill(str(value))
+        box.press("Enter")
+        return False
+
+    wait_for(took, timeout=30, what=f"{elem_id}={value}")
 
 
 def _upload(page: Any, photo: Path, styles: tuple[int, ...] = (0,)) -> None:
@@ -445,7 +452,7 @@ def test_an_uploaded_mask_paints_the_regions_and_comes_back_with_the_files(
     assert (painted[:30, :, 0] > 200).all() and (painted[-30:, :, 2] > 200).all()  # red, blue
     _run(page, 3)
     page.click("#copy")
-    _until(page, "The commands are below")
+    page.wait_for_selector("#command-files a")
     names = _downloads(page, "#command-files", tmp_path / "files")
     assert "mask.png" in names
     params = read_parameters(tmp_path / "files" / names[0])
@@ -480,7 +487,7 @@ def test_continue_enlarge_and_the_copied_commands_work_as_written(
     box.fill("160")
     box.press("Enter")
     page.click("#copy")
-    _until(page, "The commands are below")
+    page.wait_for_selector("#command-files a")
     text = wait_for(lambda: page.locator("#command .cm-content").inner_text(), timeout=20,
                     what="the commands")
     folder = tmp_path / "mine"

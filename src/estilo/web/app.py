@@ -214,13 +214,15 @@ def build_app(studio: Studio | None = None) -> Any:
                         memory = gr.Textbox(PRINT_MEMORY, label="Memory of the machine "
                                             "that will run it", elem_id="print-memory",
                                             min_width=120)
-                command = gr.Code(label="Commands (copied to the clipboard)", language="shell",
-                                  visible=False, elem_id="command", interactive=False)
+                command = gr.Code(label="Commands (copied to the clipboard): download the files "
+                                  "below into one folder, then run them there", language="shell",
+                                  visible=False, elem_id="command", interactive=False,
+                                  wrap_lines=True)
                 files = gr.File(label="The files they need: download them into one folder",
                                 file_count="multiple", interactive=False, visible=False,
                                 elem_id="command-files")
                 download = gr.File(label="Download PNG (every parameter embedded)",
-                                   interactive=False, elem_id="download")
+                                   interactive=False, elem_id="download", visible=False)
         with gr.Column(elem_id="session"):
             shelf = gr.Gallery(label="This session (click one: its settings, PNG, re-run)",
                                columns=8, height=170, fit_columns=False, allow_preview=False,
@@ -388,7 +390,8 @@ def _photo(gr: Any, studio: Studio, p: Parts) -> Callable[..., dict[Any, Any]]:
         except PageError as e:
             return {p.content: None, p.painter: None, p.photo: None, p.canvas: None,
                     p.compare: gr.update(visible=False), p.status: error_text(str(e)),
-                    p.download: None, p.further: gr.update(visible=False)}
+                    p.download: gr.update(value=None, visible=False),
+                    p.further: gr.update(visible=False)}
         return {p.content: prepared, p.painter: painter_value(prepared),
                 p.status: "Photo ready: choose one to three paintings, then **Stylize**."}
 
@@ -545,23 +548,24 @@ def _follow(gr: Any, studio: Studio, p: Parts, start: Callable[[], Iterator[Upda
                 if update.image is not None:
                     out[p.canvas] = gr.update(value=update.image, visible=True)
                 if first:  # the last result's slider, download and commands go
-                    out |= {p.compare: hidden, p.download: None, p.further: hidden,
-                            p.command: hidden, p.files: hidden}
+                    out |= {p.compare: hidden, p.download: gr.update(value=None, visible=False),
+                            p.further: hidden, p.command: hidden, p.files: hidden}
                     first = False
                 yield out
                 continue
             new = entry(update)
             for gone in history.add(new):
                 studio.discard(gone.png)
-            yield {p.canvas: hidden, p.status: update.status, p.download: update.download,
+            yield {p.canvas: hidden, p.status: update.status,
+                   p.download: gr.update(value=update.download, visible=True),
                    p.compare: gr.update(value=(update.before, update.download), visible=True),
                    p.shelf: history.gallery(), p.history: history, p.selected: 0,
                    p.details: new.describe(), p.rerun: gr.update(visible=True),
                    p.further: gr.update(visible=True), p.command: hidden, p.files: hidden}
     except PageError as e:  # the message replaces the last result, not next to it
         yield {p.canvas: gr.update(value=None, visible=True), p.compare: hidden,
-               p.status: error_text(str(e)), p.download: None, p.further: hidden,
-               p.command: hidden, p.files: hidden}
+               p.status: error_text(str(e)), p.download: gr.update(value=None, visible=False),
+               p.further: hidden, p.command: hidden, p.files: hidden}
 
 
 def _stylizer(gr: Any, studio: Studio, p: Parts) -> Callable[..., Iterator[dict[Any, Any]]]:
@@ -657,9 +661,7 @@ def _copy(gr: Any, p: Parts) -> Callable[..., dict[Any, Any]]:
         except ConfigError as e:
             return {p.status: error_text(str(e).replace("max_memory", "the memory"))}
         return {p.command: gr.update(value=made.text, visible=True),
-                p.files: gr.update(value=made.files, visible=True),
-                p.status: "The commands are below (and on the clipboard): download the files "
-                          "into one folder, then run them there."}
+                p.files: gr.update(value=made.files, visible=True)}
 
     return copy
 
@@ -673,7 +675,8 @@ def _show_entry(gr: Any, p: Parts) -> Callable[..., dict[Any, Any]]:
         hidden = gr.update(visible=False)
         return {p.selected: event.index, p.canvas: hidden,
                 p.compare: gr.update(value=(entry.before, entry.png), visible=True),
-                p.details: entry.describe(), p.download: entry.png,
+                p.details: entry.describe(),
+                p.download: gr.update(value=entry.png, visible=True),
                 p.rerun: gr.update(visible=True), p.further: gr.update(visible=True),
                 p.command: hidden, p.files: hidden}
 

@@ -25,9 +25,10 @@ def _asset(name: str) -> str:
 def template() -> str:
     """The painter's HTML: its title, tools, one colour per painting and the stage."""
     colours = "".join(
-        f'<button type="button" class="colour" data-colour="{colour}" style="--c:{colour}" '
-        f'aria-pressed="{str(index == 0).lower()}" title="painting {index + 1}: {name} brush">'
-        f"{index + 1} {name}</button>" for index, (name, colour) in enumerate(BRUSHES))
+        f'<button type="button" class="colour" data-colour="{colour}" '
+        f'style="--c:{colour};--t:{_text_on(colour)}" aria-pressed="{str(index == 0).lower()}" '
+        f'title="painting {index + 1}: {name} brush">{index + 1} {name}</button>'
+        for index, (name, colour) in enumerate(BRUSHES))
     return (
         f'<div class="painter no-photo"><div class="title">{TITLE}</div>'
         '<div class="tools" role="toolbar" aria-label="mask tools">'
@@ -41,6 +42,12 @@ def template() -> str:
         '<div class="stage"><div class="frame"><img class="photo" alt="your photo" '
         'draggable="false"><canvas class="strokes"></canvas></div>'
         '<p class="empty">Choose a photo first.</p></div></div>')
+
+
+def _text_on(colour: str) -> str:
+    """Black or white, whichever reads on ``colour`` (#rrggbb)."""
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return "#111" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#fff"
 
 
 def build(gr: Any) -> Any:
