@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", help="where to write the result (default: replace SAVED)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     parser.add_argument("--iterations", type=int, metavar="N",
-                        help="iterations to run (default: those left)")
+                        help="iterations to run (default: those left; with --size, the "
+                        "run's iterations at the output size)")
     parser.add_argument("--content", metavar="PATH", help="the content image, if it moved")
     parser.add_argument("--style", nargs="+", metavar="PATH",
                         help="the style image(s), all in order, if they moved")
