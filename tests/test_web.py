@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import make_content
 from estilo import ConfigError, ImageError, StyleConfig
-from estilo.config import FIELDS
+from estilo.config import FIELDS, INITS
 from estilo.files import sha256
 from estilo.io.output import read_parameters
 from estilo.pyramid import Level
@@ -445,11 +445,15 @@ def test_a_result_as_commands(studio: Studio, content_path: Path, style_path: Pa
                               tmp_path: Path) -> None:
     from estilo.web.command import commands, options
 
-    assert options(StyleConfig()) == []
-    assert options(StyleConfig(size=300, keep_alpha=True, style_layers="relu1_1:2,relu2_1",
-                               init="noise")) == [
-        "--size", "300", "--style-layers", "relu1_1:2,relu2_1", "--keep-alpha",
-        "--init", "noise"]
+    default = StyleConfig()  # whatever the library's defaults are: only changes are flags
+    assert options(default) == []
+    size = 300 if default.size != 300 else 301
+    init = next(name for name in INITS if name != default.init)
+    changed = default.replace(size=size, keep_alpha=not default.keep_alpha, init=init,
+                              style_layers="relu1_1:2,relu2_1")
+    assert options(changed) == [
+        "--size", str(size), "--style-layers", "relu1_1:2,relu2_1",
+        "--no-keep-alpha" if default.keep_alpha else "--keep-alpha", "--init", init]
     *_, last = studio.run(str(content_path), str(style_path), {"iterations": 2},
                           threading.Event(), session="s")
     made = commands(last.download, print_size=4096, max_memory="8GB")
