@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from ..config import StyleConfig
 from ..options import flag
-from ..web import Limits, Studio, launch, long_side
+from ..web import Limits, Studio, launch, long_side, stop_on_signals
 from .shell import Parser, add_config_options, config_from_args, guarded
 
 
@@ -91,11 +91,17 @@ def _serve(args: argparse.Namespace, defaults: StyleConfig) -> int:
     limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
     defaults = defaults.replace(size=min(long_side(defaults.size), limits.max_size),
                                 iterations=min(defaults.iterations, limits.max_iterations))
-    studio = Studio(defaults, limits)
-    studio.check_limits(defaults)
     if importlib.util.find_spec("gradio") is None:
         print("estilo web: error: the web app needs Gradio: pip install 'estilo[web]'",
               file=sys.stderr)
         return 2
-    launch(studio, host=args.host, port=args.port, share=args.share, auth=args.auth)
+    stopping = stop_on_signals()  # before the studio's folder exists: it always goes
+    studio = Studio(defaults, limits)
+    try:
+        studio.check_limits(defaults)
+    except BaseException:
+        studio.close()
+        raise
+    launch(studio, host=args.host, port=args.port, share=args.share, auth=args.auth,
+           stopping=stopping)
     return 0
