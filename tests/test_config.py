@@ -45,7 +45,7 @@ def test_new_layers_drop_the_old_layers_weights():
     assert c.replace(style_layers="1,3").style_layer_weights is None
     assert c.replace(style_layers="1:2,3").style_layer_weights == (2.0, 1.0)
     assert StyleConfig(style_layers="2,4,8,12,16").style_layer_weights is None
-    assert c.replace(strength=2).style_layer_weights == (4.0, 2.0, 1.0, 1.0, 1.0)
+    assert c.replace(strength=2).style_layer_weights == (4.0, 2.0, 1.0, 1.0, 0.25)
 
 
 def test_layer_weights_in_the_layer_list():
