@@ -176,3 +176,20 @@ def test_extra_loss_terms_are_added_and_optimised(content_path, style_path, tiny
     assert steps[0].loss == pytest.approx(sum(steps[0].terms.values()))
     pulled = steps[-1].image
     assert float(((pulled - target) ** 2).mean()) < 0.25 * float(((plain - target) ** 2).mean())
+
+
+def test_a_level_that_goes_back_to_its_best_reports_the_best(content_path, style_path, tiny,
+                                                            caplog):
+    """The last step of a level that ends far above its best carries the best picture and
+    its loss and terms (what the level hands on and a command saves), not the worse last."""
+    ramp = iter([1e3, 3e3, 9e3, 1.2e4])  # 12x the best at the end: no divergence on the way
+
+    def growing(image):
+        return {"ramp": image.sum() * 0 + next(ramp)}
+
+    config = tiny.replace(iterations=4, optimizer="sgd", lr=1e-9)
+    steps = list(Stylizer().job(content_path, style_path, config, extra_loss=growing).steps())
+    assert "going back to the best image" in caplog.text
+    first, last = steps[0], steps[-1]
+    assert last.loss == pytest.approx(first.loss) and last.terms == first.terms
+    assert last.terms["ramp"] == 1e3

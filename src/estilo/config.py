@@ -225,9 +225,12 @@ def validate(config: StyleConfig) -> None:
                           f"not {config.tile!r}")
     if config.style_weight is not None:
         _positive(config, "style_weight", zero_ok=True)
-    for name in ("content_weight", "strength", "tv_weight", "scales", "scale_iterations",
-                 "iterations"):
+    for name in ("content_weight", "strength", "tv_weight", "scales", "scale_iterations"):
         _positive(config, name, zero_ok=True)
+    if not isinstance(config.iterations, int) or isinstance(config.iterations, bool) \
+            or config.iterations < 1:
+        raise ConfigError(f"iterations must be a whole number of at least 1 (the iterations "
+                          f"at the output size), not {config.iterations!r}")
     for name in ("lr_factor", "lr_min", "start_size", "lr_patience"):
         _positive(config, name)
     if config.lr is not None:

@@ -218,7 +218,9 @@ class Job:
         return mode.finish(image, to_tensor(resize(self.inputs.content.image, (w, h))))
 
     def output(self, image: Tensor) -> Image.Image:
-        """A finished image as PIL: RGB, or RGBA with the content's alpha (``keep_alpha``)."""
+        """A finished image (from :meth:`finish`) as PIL: RGB, or RGBA with the content's
+        alpha (``keep_alpha``). Every application saves this picture with
+        :func:`~estilo.io.output.save_image`, which keeps its alpha."""
         pil = to_pil(image)
         if self.inputs.alpha is not None:
             pil.putalpha(resize(self.inputs.alpha, pil.size))
@@ -404,6 +406,8 @@ def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock,
                            factor=config.lr_factor, min_lr=config.lr_min, history=history,
                            take=True)  # the start image is this level's own
     done = 0
+    best_terms: dict[str, float] = {}
+    final = descent.shown
     while done < level.iterations:
         terms: dict[str, float] = {}
         loss = descent.step(losses(terms))
@@ -411,10 +415,17 @@ def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock,
             continue
         done += 1
         clock.done += 1
+        if loss == descent.best_loss:
+            best_terms = terms
+        shown = descent.shown
+        if done == level.iterations:
+            final = descent.result()
+            if descent.ends_above_best:  # the level hands on its best picture: report that one
+                shown, loss, terms = final, descent.best_loss, best_terms or terms
         yield Step(clock.done, clock.total, index, clock.levels, level.size, loss, terms,
-                   descent.lr, clock.elapsed(), descent.shown)
+                   descent.lr, clock.elapsed(), shown)
     clock.lr = descent.lr
-    return descent.result()
+    return final
 
 
 def _loss_function(extractor: VGG19Features, objective: Terms, dtype: torch.dtype,

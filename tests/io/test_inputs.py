@@ -27,7 +27,7 @@ def test_an_empty_style_folder_is_an_error(content_path, tmp_path):
 
 
 def test_blend_weights_must_match_the_styles(content_path, style_path):
-    with pytest.raises(ConfigError, match="2 weights for 3 styles"):
+    with pytest.raises(ConfigError, match="2 weights but 3 styles were given"):
         prepare(content_path, [style_path] * 3, StyleConfig(style_blend=(1, 1)))
     assert prepare(content_path, [style_path] * 2, StyleConfig(style_blend=(3, 7))).style_count == 2
 
