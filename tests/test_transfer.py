@@ -193,3 +193,19 @@ def test_a_level_that_goes_back_to_its_best_reports_the_best(content_path, style
     first, last = steps[0], steps[-1]
     assert last.loss == pytest.approx(first.loss) and last.terms == first.terms
     assert last.terms["ramp"] == 1e3
+
+
+def test_a_run_that_hands_back_its_start_image_says_so(content_path, style_path, tiny, caplog):
+    """No silent no-progress: a run whose picture did not change warns, naming a weight far
+    outside its useful range when there is one; a run that paints says nothing."""
+    stuck = tiny.replace(optimizer="sgd", lr=1e-12, iterations=2)
+    list(Stylizer().job(content_path, style_path, stuck).steps())
+    assert "the picture hardly changed in 2 iterations" in caplog.text
+    assert "the optimiser made no progress" in caplog.text
+    caplog.clear()
+    list(Stylizer().job(content_path, style_path, stuck.replace(style_weight=1e9)).steps())
+    assert "--style-weight 1e+09 is far above its useful range, about 100 (a hint of the " \
+        "painting) to 1e+07 (the painting alone)" in caplog.text
+    caplog.clear()
+    list(Stylizer().job(content_path, style_path, tiny).steps())
+    assert "hardly changed" not in caplog.text

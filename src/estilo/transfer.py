@@ -19,13 +19,14 @@ from PIL import Image
 from torch import Tensor
 
 from . import color, mask, memory, tiling
-from .config import STRENGTH_UNIT, StyleConfig
+from .config import STRENGTH_UNIT, StyleConfig, outside_useful_range
 from .devices import compute_dtype, resolve_device
 from .io import metadata
 from .io.image import resize, to_pil, to_tensor
 from .io.inputs import ImageInput, Inputs, Source, StyleInput, prepare
 from .losses import Objective
 from .optim import NonFiniteError, PixelDescent
+from .options import flag
 from .pyramid import Level, plan, style_side, upsample
 from .vgg import VGG19Features, channels_of, layer_weights, pool_factor
 from .weights import LoadedWeights, load_weights
@@ -164,14 +165,18 @@ class Job:
         clock = _Clock(total=sum(level.iterations for level, _ in levels), levels=len(levels),
                        dtype=dtype)
         image = _given_start(self.start_image, config, device)   # None: from config.init
+        start: Tensor | None = None
         for index, (level, budget) in enumerate(levels):          # 2. coarse to fine
             getattr(extractor, "network", extractor).checkpointing = budget.checkpointing
             tiles = _tiles(budget, level, config)
             objective = _objective(extractor, inputs, level, config, device, dtype, tiles)
             losses = _losses(extractor, objective, self.extra_loss, dtype, tiles)  # 3. targets
             image = _start_image(image, inputs, level, config, device)         # 4. start image
+            start = _thumbnail(image) if start is None else start
             image = yield from _optimise(image, losses, _level_config(config, budget), clock,
                                          index, level, budget.history)
+        if start is not None and image is not None:               # 5. did anything happen?
+            _check_progress(start, _thumbnail(image), config, clock.done)
 
     def memory_plan(self) -> memory.Plan:
         """How the output's level fits its memory (tiles, optimiser, checkpointing): see
@@ -426,6 +431,28 @@ def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock,
                    descent.lr, clock.elapsed(), shown)
     clock.lr = descent.lr
     return final
+
+
+NO_PROGRESS = 0.5 / 255
+"""A run whose picture changed less than this on average (a 32 x 32 thumbnail, RGB in
+[0, 1]) made no progress: the start image is what it hands back (a weight far outside its
+useful range does this, see :data:`estilo.config.USEFUL`)."""
+
+
+def _thumbnail(image: Tensor) -> Tensor:
+    """A 32 x 32 average of an image (1 x 3 x H x W), to compare pictures of any size."""
+    return torch.nn.functional.adaptive_avg_pool2d(image.detach().float(), 32).cpu()
+
+
+def _check_progress(start: Tensor, end: Tensor, config: StyleConfig, iterations: int) -> None:
+    """Warn when a run handed back its start image (:data:`NO_PROGRESS`), naming the likely
+    cause; a run without a style term may well leave the picture as it was."""
+    change = float((end - start).abs().mean())
+    if change >= NO_PROGRESS or config.strength == 0 or config.style_weight == 0:
+        return
+    log.warning("the picture hardly changed in %d iterations (by %.2f of 255 levels on "
+                "average): %s", iterations, change * 255, outside_useful_range(config, flag)
+                or "the optimiser made no progress; try the default --lr and loss weights")
 
 
 def _loss_function(extractor: VGG19Features, objective: Terms, dtype: torch.dtype,

@@ -86,7 +86,8 @@ def prepare(content: ImageInput, style: StyleInput, config: StyleConfig) -> Inpu
     if not styles:
         raise ConfigError("give at least one style image")
     init = None if config.init in INITS else load_source(config.init, background)
-    size = working_size(content_src.image.size, config.size, allow_upscale=config.upscale)
+    size = working_size(content_src.image.size, config.size, allow_upscale=config.upscale,
+                        warn=config.size != StyleConfig().size)  # a size the user asked for
     for s in styles:
         working_size(s.image.size, None)  # the style must be usable at its own size
     count = max(groups) + 1
