@@ -10,6 +10,7 @@ from estilo import StyleConfig, Stylizer
 from estilo.config import ConfigError, parse_memory
 from estilo.io.inputs import prepare
 from estilo.memory import (
+    MARGIN,
     available_bytes,
     estimate_peak_bytes,
     largest_fitting,
@@ -42,10 +43,11 @@ def test_available_memory_is_read_on_cpu():
 
 
 def test_largest_fitting_is_the_boundary():
-    free = estimate_peak_bytes((1000, 750), LAYERS)
+    """The largest side whose estimate, with the margin kept spare, fits."""
+    free = int(estimate_peak_bytes((1000, 750), LAYERS) * (1 + MARGIN))
     side = largest_fitting((4000, 3000), LAYERS, free, dtype=torch.float32, checkpointing=False)
     assert 990 <= side <= 1010
-    assert estimate_peak_bytes((side, side * 3 // 4), LAYERS) <= free
+    assert estimate_peak_bytes((side, side * 3 // 4), LAYERS) * (1 + MARGIN) <= free
 
 
 def test_too_large_a_size_is_refused_with_the_size_that_fits(content_path, style_path,
@@ -61,15 +63,18 @@ def test_too_large_a_size_is_refused_with_the_size_that_fits(content_path, style
 def test_checkpointing_only_when_needed(content_path, style_path, monkeypatch, tiny):
     config = tiny.replace(size=3000, upscale=True)
     inputs = prepare(content_path, style_path, config)
-    layers = config.content_layers + config.style_layers
-    plain = estimate_peak_bytes(inputs.size, layers, style_pixels=64 * 64) \
-        + state_bytes(inputs.size[0] * inputs.size[1], "lbfgs", 50)
-    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: plain + 1)
-    assert plan(inputs, config, torch.device("cpu"), torch.float32).checkpointing is False
-    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: plain - 1)
-    chosen = plan(inputs, config, torch.device("cpu"), torch.float32)
+    cpu, base = torch.device("cpu"), 400 * 1024 ** 2
+    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: 10 ** 13)
+    plain = plan(inputs, config, cpu, torch.float32, base=base)
+    assert (plain.checkpointing, plain.tile) == (False, None)
+    roomy = int(plain.peak * (1 + MARGIN)) + 1
+    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: roomy)
+    assert plan(inputs, config, cpu, torch.float32, base=base).checkpointing is False
+    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: roomy - 2 ** 20)
+    chosen = plan(inputs, config, cpu, torch.float32, base=base)
     assert chosen.checkpointing is True and chosen.tile is None
-    assert plan(inputs, config.replace(checkpointing="on"), torch.device("cpu"),
+    assert chosen.peak * (1 + MARGIN) <= roomy - 2 ** 20 and chosen.peak < plain.peak
+    assert plan(inputs, config.replace(checkpointing="on"), cpu,
                 torch.float32).checkpointing is True
 
 

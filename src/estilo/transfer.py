@@ -20,7 +20,7 @@ from torch import Tensor
 
 from . import color, mask, memory, tiling
 from .config import STRENGTH_UNIT, StyleConfig, outside_useful_range
-from .devices import compute_dtype, resolve_device
+from .devices import compute_dtype, resolve_device, return_freed_memory
 from .io import metadata
 from .io.image import resize, to_pil, to_tensor
 from .io.inputs import ImageInput, Inputs, Source, StyleInput, prepare
@@ -160,8 +160,11 @@ class Job:
         config, inputs = self.config, self.inputs
         device = resolve_device(config.device)                    # 1. device and network
         dtype = compute_dtype(device, config.precision)
+        weights = self.weights()  # loaded first: the plan counts what the process holds
         levels = self.memory_plans()                              # refuses what cannot fit
-        extractor = self.stylizer.extractor(self.weights(), config, device)
+        if config.max_memory:  # a cap asked for: freed tensors go back (as tune() does)
+            return_freed_memory()
+        extractor = self.stylizer.extractor(weights, config, device)
         clock = _Clock(total=sum(level.iterations for level, _ in levels), levels=len(levels),
                        dtype=dtype)
         image = _given_start(self.start_image, config, device)   # None: from config.init
@@ -189,8 +192,7 @@ class Job:
         device = resolve_device(self.config.device)
         schedule = plan(self.inputs.size, self.config)
         budgets = memory.level_plans(self.inputs, self.config, device,
-                                     compute_dtype(device, self.config.precision),
-                                     [level.size for level in schedule])
+                                     compute_dtype(device, self.config.precision), schedule)
         return list(zip(schedule, budgets))
 
     def weights(self) -> LoadedWeights:
