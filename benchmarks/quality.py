@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import flaws
 from bench import IMAGES, machine
 
 from estilo.config import StyleConfig
@@ -55,8 +56,9 @@ SIZE = 512
 # ---------------------------------------------------------------- the pairs
 @dataclass(frozen=True)
 class Pair:
-    """One content x style pair; images named ``shared:file``, ``skimage:name`` or
-    ``examples:file``."""
+    """One content x style pair; images named ``shared:file``, ``skimage:name``,
+    ``sklearn:file`` (scikit-learn's two sample photos), ``examples:file`` (bundled) or
+    ``extra:file`` (see :data:`EXTRA_SOURCE`)."""
 
     name: str
     content: str
@@ -74,7 +76,21 @@ PAIRS = (
     Pair("rocket-starry", "skimage:rocket", "shared:starry_night.jpg"),
     Pair("motorcycle-scream", "skimage:motorcycle_left", "shared:the_scream.jpg"),
     Pair("motorcycle-ember", "skimage:motorcycle_left", "examples:style-ember.jpg"),
+    # Pairs where the flaws of issue 25 show: portraits and figures as the style (copied
+    # faces, eyes, animals), Turner's and Leonardo's palettes, flat skies (speckle).
+    Pair("goldengate-frida", "extra:golden_gate.jpg", "extra:frida_kahlo.jpg"),
+    Pair("astronaut-picasso", "skimage:astronaut", "extra:picasso_selfport1907.jpg"),
+    Pair("china-monalisa", "sklearn:china.jpg", "examples:mona_lisa.jpg"),
+    Pair("flower-matisse", "sklearn:flower.jpg", "extra:woman-with-hat-matisse.jpg"),
+    Pair("goldengate-starry", "extra:golden_gate.jpg", "shared:starry_night.jpg"),
 )
+EXTRA = OUT / "extra"
+EXTRA_SOURCE = ("jcjohnson/neural-style", "07c4b82", "examples/inputs",
+                ("golden_gate.jpg", "frida_kahlo.jpg", "picasso_selfport1907.jpg",
+                 "woman-with-hat-matisse.jpg"))
+"""Images of the panel that estilo may not ship (a photo of unknown licence, paintings not in
+the public domain everywhere): read from a snapshot of jcjohnson/neural-style at run time
+(``quality.py extra GIT_DIR`` copies them to ``EXTRA``, outside git)."""
 
 
 def image_path(spec: str) -> Path:
@@ -91,6 +107,15 @@ def image_path(spec: str) -> Path:
         if not found:
             raise ValueError(f"scikit-image has no picture {name!r} in {folder}")
         return found[0]
+    if kind == "sklearn":  # china.jpg, flower.jpg: CC BY 2.0 photos inside scikit-learn's wheel
+        import sklearn.datasets
+        return Path(sklearn.datasets.__file__).parent / "images" / name
+    if kind == "extra":
+        path = EXTRA / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run `quality.py extra GIT_DIR` with a "
+                                    f"snapshot of {EXTRA_SOURCE[0]} (commit {EXTRA_SOURCE[1]})")
+        return path
     raise ValueError(f"unknown image spec {spec!r}")
 
 
@@ -150,15 +175,18 @@ class Measures:
             self.directions[name] = d / d.norm(dim=0, keepdim=True)
         d = torch.randn(3, PROJECTIONS, generator=generator)
         self.colour_directions = d / d.norm(dim=0, keepdim=True)
+        self.motifs = flaws.MotifMeter()
 
     @torch.no_grad()
     def features(self, image: Image.Image) -> dict[str, torch.Tensor]:
         return self.net(to_tensor(image))
 
     @torch.no_grad()
-    def score(self, picture: Image.Image, content: Image.Image,
-              style: Image.Image) -> dict[str, float]:
-        """All four measures; ``content`` at the picture's size, ``style`` at any size."""
+    def score(self, picture: Image.Image, content: Image.Image, style: Image.Image,
+              objects: Sequence[flaws.Box] = ()) -> dict[str, float]:
+        """The four measures and the flaws' (:mod:`flaws`); ``content`` at the picture's size,
+        ``style`` at any size, ``objects`` the painting's marked objects."""
+        original_style = style.convert("RGB")
         picture = picture.convert("RGB")
         content = content.convert("RGB").resize(picture.size, Image.Resampling.LANCZOS)
         style = resized(style.convert("RGB"), max(picture.size))
@@ -174,9 +202,15 @@ class Measures:
             for name in EVAL_CONTENT_LAYERS:
                 content_d.append(float((fp[name] - fc[name]).pow(2).mean()
                                        / fc[name].pow(2).mean().clamp_min(1e-12)))
+        colour = colour_distance(picture, style, self.colour_directions)
+        photo_colour = colour_distance(content, style, self.colour_directions)
         return {"style": float(np.mean(style_d)), "content": float(np.mean(content_d)),
-                "ssim": blurred_ssim(picture, content),
-                "colour": colour_distance(picture, style, self.colour_directions)}
+                "ssim": blurred_ssim(picture, content), "colour": colour,
+                "speckle": flaws.chroma_speckle(picture),
+                "painting_speckle": flaws.chroma_speckle(style),
+                "motif": self.motifs.score(picture, original_style, objects, content),
+                "photo_colour": photo_colour,
+                "palette_kept": flaws.palette_kept(colour, photo_colour)}
 
 
 def _positions(features: torch.Tensor) -> torch.Tensor:
@@ -345,11 +379,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         name: candidate(name) for name in args.candidates}, "pairs": {}}
     for pair in pairs:
         content, style = rgb(image_path(pair.content)), rgb(image_path(pair.style))
+        objects = flaws.objects_of(image_path(pair.style))
         row: dict[str, Any] = {}
         pictures = []
         if args.make_pastiche or pastiche_path(pair).exists():
             picture, record = pastiche_picture(pair)
-            row["pastiche"] = {**measures.score(picture, content, style),
+            row["pastiche"] = {**measures.score(picture, content, style, objects),
                                "reference_wall_s": record["wall_s"]}
             if args.time_pastiche:
                 per_step = pastiche_step_seconds(pair)
@@ -357,7 +392,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             pictures.append(("pastiche (300 steps)", picture))
         for name in args.candidates:
             image, record = estilo_picture(pair, name, reuse=args.reuse)
-            row[name] = {**measures.score(image, content, style), "wall_s": record["wall_s"]}
+            row[name] = {**measures.score(image, content, style, objects), "wall_s": record["wall_s"]}
             pictures.append((name, image))
             print(f"{pair.name} {name}: " + ", ".join(f"{k} {v:.4g}" for k, v in row[name].items()),
                   flush=True)
@@ -422,6 +457,14 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             else None,
             "wall_s_mean": float(np.mean([m["wall_s"] for m, _ in rows])),
         }
+    for name in results["candidates"]:  # the flaws, over every pair (pastiche or not)
+        rows = [r[name] for r in results["pairs"].values() if name in r]
+        out.setdefault(name, {"pairs": 0})
+        out[name]["flaws"] = {
+            "pairs": len(rows),
+            "speckle_over_painting": _gmean([m["speckle"] / m["painting_speckle"] for m in rows]),
+            "motif_mean": float(np.mean([m["motif"] for m in rows])) if rows else math.nan,
+            "palette_kept": _gmean([m["palette_kept"] for m in rows])}
     return out
 
 
@@ -443,13 +486,24 @@ def report(results: dict[str, Any]) -> str:
                      f"{s['pairs']} | **{s['beats_both']}/{s['pairs']}** | {s['style_ratio']:.3f} "
                      f"| {s['content_ratio']:.3f} | {s['ssim_ratio']:.3f} | "
                      f"{s['colour_ratio']:.3f} | {t} | {s['wall_s_mean']:.1f} |")
+    lines += ["", ("The flaws (every pair; speckle over the painting's own and palette kept: "
+              "geometric means; motif: mean share of the picture):"), "",
+              "| candidate | pairs | speckle / painting's | motif | palette kept |",
+              "|---|---|---|---|---|"]
+    for name, s in results["summary"].items():
+        f = s["flaws"]
+        lines.append(f"| {name} | {f['pairs']} | {f['speckle_over_painting']:.3f} | "
+                     f"{f['motif_mean']:.4f} | {f['palette_kept']:.3f} |")
     for pair, row in results["pairs"].items():
-        lines += ["", f"## {pair}", "", "| | style | content | ssim | colour | wall s |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", f"## {pair}", "", ("| | style | content | ssim | colour | speckle "
+                  "(painting's) | motif | palette kept (photo's colour) | wall s |"),
+                  "|---|---|---|---|---|---|---|---|---|"]
         for name, m in row.items():
             wall = m.get("wall_s", m.get("reference_wall_s"))
             lines.append(f"| {name} | {m['style']:.4f} | {m['content']:.4f} | {m['ssim']:.4f} "
-                         f"| {m['colour']:.2f} | {wall:.1f} |")
+                         f"| {m['colour']:.2f} | {m['speckle']:.2f} ({m['painting_speckle']:.2f}) "
+                         f"| {m['motif']:.4f} | {m['palette_kept']:.3f} ({m['photo_colour']:.1f}) "
+                         f"| {wall:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -477,6 +531,19 @@ def frontier(results: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def copy_extra(git_dir: Path) -> int:
+    """Copy :data:`EXTRA_SOURCE`'s images out of a git snapshot into :data:`EXTRA`."""
+    import subprocess
+    repo, commit, folder, names = EXTRA_SOURCE
+    EXTRA.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        blob = subprocess.run(["git", "--git-dir", str(git_dir), "show", f"{commit}:{folder}/{name}"],
+                              capture_output=True, check=True).stdout
+        (EXTRA / name).write_bytes(blob)
+        print(f"{EXTRA / name}: {len(blob)} bytes from {repo}@{commit}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     global SIZE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -496,6 +563,9 @@ def main(argv: list[str] | None = None) -> int:
                             "10-25 min a pair on 2 cores: make them with the pastiche command)")
     p_run.add_argument("--output", default="quality-panel",
                        help="name of the results (benchmarks/results/NAME.json / .md)")
+    p_extra = sub.add_parser("extra", help="copy the panel's extra images (EXTRA_SOURCE) from "
+                             "a git snapshot of jcjohnson/neural-style")
+    p_extra.add_argument("git_dir", type=Path, help="its git directory (a clone or mirror)")
     p_ref = sub.add_parser("pastiche", help="make pastiche's cached pictures")
     p_ref.add_argument("--pairs", type=lambda t: t.split(","), default=None)
     for p in (p_run, p_ref):
@@ -503,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"long side of every picture (default {SIZE}; smaller runs faster "
                             "but judges another picture)")
     args = parser.parse_args(argv)
+    if args.what == "extra":
+        return copy_extra(args.git_dir)
     SIZE = args.size
     if args.what == "pastiche":
         for pair in selected_pairs(args.pairs):

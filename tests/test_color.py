@@ -11,6 +11,8 @@ from estilo.color import (
     luminance,
     match_color,
     match_luminance,
+    match_statistics,
+    mixed_statistics,
     recolor,
     rgb_to_yiq,
     yiq_to_rgb,
@@ -134,3 +136,22 @@ def test_match_mode_recolours_the_style_before_the_targets(content_path, style_p
     content = to_tensor(resize(load_image(content_path), (64, 48)))
     mean_s, _ = color_statistics(seen[1])
     assert torch.allclose(mean_s, color_statistics(content)[0], atol=0.03)   # clamping aside
+
+def test_match_statistics_gives_the_asked_colour_mean_and_covariance():
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 16, 16, generator=g)
+    reference = torch.rand(1, 3, 12, 20, generator=g) * torch.tensor([0.3, 0.5, 0.2]).view(1, 3, 1, 1)
+    mean, cov = color_statistics(reference)
+    out = match_statistics(image, mean, cov, clamp=False)
+    got_mean, got_cov = color_statistics(out)
+    assert torch.allclose(got_mean, mean, atol=1e-5) and torch.allclose(got_cov, cov, atol=1e-5)
+
+
+def test_mixed_statistics_are_those_of_the_pooled_pixels():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(1, 3, 8, 8, generator=g), torch.rand(1, 3, 8, 8, generator=g) * 0.5
+    mean, cov = mixed_statistics([a, b], [1.0, 1.0])
+    pooled_mean, pooled_cov = color_statistics(torch.cat([a, b], dim=-1))
+    assert torch.allclose(mean, pooled_mean) and torch.allclose(cov, pooled_cov)
+    only_a = mixed_statistics([a, b], [1.0, 0.0])
+    assert torch.allclose(only_a[0], color_statistics(a)[0])

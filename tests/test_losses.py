@@ -7,6 +7,7 @@ from estilo.losses import (
     Objective,
     blend_grams,
     channel_weights,
+    chroma,
     content_loss,
     covariance,
     feature_moments,
@@ -45,6 +46,24 @@ def test_tv_loss():
     x = torch.zeros(1, 1, 2, 2)
     x[..., 0, 0] = 1.0  # one bright corner: dx has 1 of 2 nonzero, dy 1 of 2
     assert torch.isclose(tv_loss(x), torch.tensor(0.5 + 0.5))
+
+
+def test_chroma_is_the_colour_without_the_luminance():
+    g = torch.Generator().manual_seed(0)
+    grey_texture = torch.rand(1, 1, 8, 8, generator=g).expand(1, 3, 8, 8)
+    assert float(chroma(grey_texture).abs().max()) < 1e-6   # grey strokes have no chroma
+    assert tv_loss(chroma(grey_texture)) < 1e-12 < tv_loss(grey_texture)
+    speckle = torch.rand(1, 3, 8, 8, generator=g)            # coloured pixel noise has
+    assert tv_loss(chroma(speckle)) > 0.01
+
+
+def test_smoothness_adds_the_chroma_total_variation():
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 8, 8, generator=g)
+    objective = Objective(content_targets={}, style_targets={}, scales={}, content_weights={},
+                          style_weights={}, tv_weight=0.5, chroma_tv_weight=3.0)
+    expected = 0.5 * tv_loss(image) + 3.0 * tv_loss(chroma(image))
+    assert torch.isclose(objective({}, image)["tv"], expected)
 
 
 def test_style_loss_gradcheck():

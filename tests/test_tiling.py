@@ -58,7 +58,7 @@ def test_tiled_gradient_equals_untiled(convs, pooling, kind):
     shapes = {n: tuple(whole[n].shape) for n in STYLE}
     masks = mask.layer_masks(_regions(SIZE), STYLE, shapes)
     options = {"content_weights": {"relu4_2": 1.0}, "style_weights": dict.fromkeys(STYLE, 1.0),
-               "tv_weight": 0.5, "style_loss": kind, "masks": masks}
+               "tv_weight": 0.5, "chroma_tv_weight": 2.0, "style_loss": kind, "masks": masks}
     plain = Objective.from_features(whole, style_features, **options)
     plain.weigh_style_by_strength(10.0)
     halo, tile = halo_of(STYLE + CONTENT), 64

@@ -63,6 +63,43 @@ def test_initialisations(content_path, style_path, tiny, init):
         assert diff > 0.05
 
 
+def _start(content_path, style_path, config):
+    """The first level's start image, as good as: one step at a negligible rate."""
+    steps = Stylizer().steps(content_path, style_path, config.replace(lr=1e-9, optimizer="adam",
+                                                                      lr_schedule="constant"))
+    return next(iter(steps)).image.clone()
+
+
+def test_grey_noise_is_the_same_in_every_channel(content_path, style_path, tiny):
+    from estilo.io.image import load_image, to_tensor
+    content = to_tensor(load_image(content_path))
+    plain = tiny.replace(palette="photo", noise_ratio=0.5)
+    grey = _start(content_path, style_path, plain.replace(noise="grey")) - 0.5 * content
+    colour = _start(content_path, style_path, plain.replace(noise="colour")) - 0.5 * content
+    assert float((grey[:, 0] - grey[:, 1]).abs().max()) < 1e-3
+    assert float((grey[:, 1] - grey[:, 2]).abs().max()) < 1e-3
+    assert float((colour[:, 0] - colour[:, 1]).abs().mean()) > 0.05
+
+
+def test_palette_painting_starts_from_the_photo_in_the_paintings_colours(content_path, style_path,
+                                                                        tiny):
+    from estilo.color import color_statistics
+    from estilo.io.image import load_image, to_tensor
+    photo, painting = (to_tensor(load_image(p)) for p in (content_path, style_path))
+    config = tiny.replace(init="content")
+    start = _start(content_path, style_path, config.replace(palette="painting"))
+    kept = _start(content_path, style_path, config.replace(palette="photo"))
+    assert float((kept - photo).abs().max()) < 1e-3
+    mean = color_statistics(start)[0]
+    assert torch.allclose(mean, color_statistics(painting)[0], atol=0.03)
+    assert not torch.allclose(mean, color_statistics(photo)[0], atol=0.1)
+    # the run keeps the photo's colours where it is asked to
+    for mode in ("luminance", "match"):
+        same = _start(content_path, style_path, config.replace(palette="painting",
+                                                               preserve_color=mode))
+        assert not torch.allclose(color_statistics(same)[0], mean, atol=0.03)
+
+
 def test_init_from_an_image_file(content_path, style_path, tiny, tmp_path):
     from PIL import Image
     init = tmp_path / "init.png"

@@ -18,6 +18,7 @@ other directions flat.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import get_args
 
 import torch
@@ -104,12 +105,28 @@ def match_color(image: Tensor, reference: Tensor, *, clamp: bool = True) -> Tens
         reference: whose colour statistics to take; the content.
         clamp: clamp the result to [0, 1] (the statistics are exact only without clamping).
     """
+    return match_statistics(image, *color_statistics(reference), clamp=clamp)
+
+
+def match_statistics(image: Tensor, mean: Tensor, cov: Tensor, *, clamp: bool = True) -> Tensor:
+    """Recolour ``image`` (N x 3 x H x W) to the colour ``mean`` (3) and covariance (3 x 3):
+    the affine map of Gatys et al. 2017 ("Controlling Perceptual Factors")."""
     mean_s, cov_s = color_statistics(image)
-    mean_c, cov_c = color_statistics(reference)
-    transform = _sym_power(cov_c, 0.5) @ _sym_power(cov_s, -0.5)
+    transform = _sym_power(cov.to(torch.float64), 0.5) @ _sym_power(cov_s, -0.5)
     centred = image.to(torch.float64) - mean_s.view(1, 3, 1, 1)
-    out = (_apply(transform, centred) + mean_c.view(1, 3, 1, 1)).to(image.dtype)
+    out = (_apply(transform, centred) + mean.to(torch.float64).view(1, 3, 1, 1)).to(image.dtype)
     return out.clamp(0.0, 1.0) if clamp else out
+
+
+def mixed_statistics(images: Sequence[Tensor], weights: Sequence[float]) -> tuple[Tensor, Tensor]:
+    """Colour mean and covariance of the mixture of several images' pixels, each image
+    weighted (``weights`` sum to 1): the palette of a blend of paintings."""
+    stats = [color_statistics(image) for image in images]
+    w = torch.tensor(weights, dtype=torch.float64) / float(sum(weights))
+    means = torch.stack([m for m, _ in stats])                                  # K x 3
+    seconds = torch.stack([c + torch.outer(m, m) for m, c in stats])            # K x 3 x 3
+    mean = (w[:, None] * means).sum(0)
+    return mean, (w[:, None, None] * seconds).sum(0) - torch.outer(mean, mean)
 
 
 def recolor(image: Tensor, content: Tensor, mode: str) -> Tensor:

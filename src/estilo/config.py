@@ -26,6 +26,8 @@ Schedule = Literal["auto", "constant", "adaptive", "plateau"]
 FeatureNorm = Literal["rms", "none"]
 GramNorm = Literal["chw", "hw"]
 PreserveColor = Literal["none", "luminance", "match"]
+Palette = Literal["painting", "photo"]
+Noise = Literal["grey", "colour"]
 StyleLoss = Literal["gram", "meancov"]
 LayerWeighting = Literal["equal", "channels"]
 
@@ -105,6 +107,7 @@ class StyleConfig:
     strength: float = 1.0             # in units of STRENGTH_UNIT
     style_weight: float | None = None
     tv_weight: float = 0.0
+    chroma_tv_weight: float = 0.0     # total variation of the colour only (see losses.chroma)
     feature_norm: FeatureNorm = "rms"
     gram_norm: GramNorm = "chw"
     style_loss: StyleLoss = "gram"    # gram | meancov (Wasserstein-2 of feature mean/covariance)
@@ -120,6 +123,8 @@ class StyleConfig:
     # Initial image: content | content+noise | noise | style | path of an image.
     init: str = "content+noise"       # the noise breaks a flat area's symmetry (else a grid)
     noise_ratio: float = 0.2          # share of noise in content+noise (the report: 0.6-0.9)
+    noise: Noise = "colour"           # grey: the same noise in R, G and B (no colour grain)
+    palette: Palette = "photo"        # painting: the photo starts recoloured to the painting's
     seed: int = 0
     # Optimisation. Learning rates are for pixels in [0, 1] (the seed's 0-255 rates / 255).
     # Defaults measured with benchmarks/quality.py and bench.py: L-BFGS, 40 iterations at
@@ -220,6 +225,8 @@ def validate(config: StyleConfig) -> None:
     _choice(config, "style_loss", get_args(StyleLoss))
     _choice(config, "layer_weighting", get_args(LayerWeighting))
     _choice(config, "preserve_color", get_args(PreserveColor))
+    _choice(config, "palette", get_args(Palette))
+    _choice(config, "noise", get_args(Noise))
     _positive(config, "style_scale")
     if config.mask is not None and not config.mask:
         raise ConfigError("mask must be the path of an image, not an empty string")
@@ -241,7 +248,8 @@ def validate(config: StyleConfig) -> None:
                               f"term overflows float32 from about {most:g}): its useful range "
                               f"is about {low:g} (a hint of the painting) to {high:g} (the "
                               f"painting alone; more paints the same picture)")
-    for name in ("content_weight", "strength", "tv_weight", "scales", "scale_iterations"):
+    for name in ("content_weight", "strength", "tv_weight", "chroma_tv_weight", "scales",
+                 "scale_iterations"):
         _positive(config, name, zero_ok=True)
     if not isinstance(config.iterations, int) or isinstance(config.iterations, bool) \
             or config.iterations < 1:

@@ -25,7 +25,7 @@ image.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -263,6 +263,17 @@ def meancov_loss(features: Tensor, target_mean: Tensor, target_cov: Tensor, *,
     return distance.mean() / features.shape[1]
 
 
+CHROMA = ((0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+"""The I and Q rows of the YIQ transform: the two colour-opponent channels of an RGB pixel,
+without its luminance."""
+
+
+def chroma(image: Tensor) -> Tensor:
+    """The colour of an RGB image (N x 3 x H x W) without its luminance: N x 2 x H x W."""
+    matrix = torch.tensor(CHROMA, dtype=image.dtype, device=image.device)
+    return torch.einsum("ck,nkhw->nchw", matrix, image)
+
+
 def tv_loss(image: Tensor) -> Tensor:
     """Mean squared difference between horizontally and vertically adjacent pixels."""
     dx = image[..., :, 1:] - image[..., :, :-1]
@@ -336,7 +347,7 @@ class Objective(nn.Module):
     def __init__(self, *, content_targets: Mapping[str, Tensor],
                  style_targets: Mapping[str, Sequence[StyleTarget]], scales: Mapping[str, Tensor],
                  content_weights: Mapping[str, float], style_weights: Mapping[str, float],
-                 tv_weight: float, gram_norm: str = "chw",
+                 tv_weight: float, chroma_tv_weight: float = 0.0, gram_norm: str = "chw",
                  masks: Mapping[str, Tensor] | None = None,
                  region_weights: Sequence[float] = (1.0,)) -> None:
         super().__init__()
@@ -346,6 +357,7 @@ class Objective(nn.Module):
         self.content_weights = dict(content_weights)
         self.style_weights = dict(style_weights)
         self.tv_weight = tv_weight
+        self.chroma_tv_weight = chroma_tv_weight
         self.gram_norm = gram_norm
         self.masks = dict(masks or {})
         self.region_weights = tuple(region_weights)
@@ -354,6 +366,7 @@ class Objective(nn.Module):
     def from_features(cls, content: Mapping[str, Tensor], styles: Sequence[Mapping[str, Tensor]], *,
                       content_weights: Mapping[str, float], style_weights: Mapping[str, float],
                       style_blend: Sequence[float] | None = None, tv_weight: float = 0.0,
+                      chroma_tv_weight: float = 0.0,
                       feature_norm: str = "rms", gram_norm: str = "chw", style_loss: str = "gram",
                       groups: Sequence[int] | None = None,
                       masks: Mapping[str, Tensor] | None = None) -> Objective:
@@ -376,7 +389,8 @@ class Objective(nn.Module):
             {name: moments(content[name]) for name in layers},
             [{name: moments(s[name]) for name in layers if name in s} for s in styles],
             content_weights=content_weights, style_weights=style_weights,
-            style_blend=style_blend, tv_weight=tv_weight, feature_norm=feature_norm,
+            style_blend=style_blend, tv_weight=tv_weight, chroma_tv_weight=chroma_tv_weight,
+            feature_norm=feature_norm,
             gram_norm=gram_norm, style_loss=style_loss, groups=groups, masks=masks)
 
     @classmethod
@@ -384,6 +398,7 @@ class Objective(nn.Module):
                      content: Mapping[str, Moments], styles: Sequence[Mapping[str, Moments]], *,
                      content_weights: Mapping[str, float], style_weights: Mapping[str, float],
                      style_blend: Sequence[float] | None = None, tv_weight: float = 0.0,
+                      chroma_tv_weight: float = 0.0,
                      feature_norm: str = "rms", gram_norm: str = "chw", style_loss: str = "gram",
                      groups: Sequence[int] | None = None,
                      masks: Mapping[str, Tensor] | None = None) -> Objective:
@@ -407,7 +422,8 @@ class Objective(nn.Module):
                          for name in style_weights}
         return cls(content_targets=content_targets, style_targets=style_targets, scales=scales,
                    content_weights=content_weights, style_weights=style_weights,
-                   tv_weight=tv_weight, gram_norm=gram_norm, masks=masks,
+                   tv_weight=tv_weight, chroma_tv_weight=chroma_tv_weight,
+                   gram_norm=gram_norm, masks=masks,
                    region_weights=blend if masks is not None else (1.0,))
 
     def forward(self, features: Mapping[str, Tensor], image: Tensor) -> dict[str, Tensor]:
@@ -417,8 +433,15 @@ class Objective(nn.Module):
         content = sum((w * content_loss(features[n], self.content_targets[n])
                        / self.scales[n].square() for n, w in self.content_weights.items()), zero)
         style = self.style(features) if self.style_weights else zero
-        tv = self.tv_weight * tv_loss(image) if self.tv_weight else zero
+        tv = self.smoothness(image, tv_loss)
         return {"content": content, "style": style, "tv": tv}
+
+    def smoothness(self, image: Tensor, tv: Callable[[Tensor], Tensor]) -> Tensor:
+        """The weighted total variation of ``image`` and of its :func:`chroma`, each measured
+        by ``tv`` (:func:`tv_loss`, or a tile's share of it)."""
+        zero = image.new_zeros(())
+        return ((self.tv_weight * tv(image) if self.tv_weight else zero)
+                + (self.chroma_tv_weight * tv(chroma(image)) if self.chroma_tv_weight else zero))
 
     def style(self, features: Mapping[str, Tensor]) -> Tensor:
         """The weighted style term of some activations (the sum over style layers)."""

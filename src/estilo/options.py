@@ -37,6 +37,8 @@ HELP = {
     "style_weight": "raw style loss weight Ws, as in the report's table (e.g. 1e5); replaces "
                     "--strength (default: use --strength)",
     "tv_weight": "total variation weight (default %(default)s)",
+    "chroma_tv_weight": "total variation of the colour only: smooths colour grain, keeps the "
+                        "strokes' light and dark (default %(default)s)",
     "feature_norm": "per-layer activation normalisation (default %(default)s; see README)",
     "gram_norm": "Gram matrix divisor: chw = C*H*W, hw = H*W (default %(default)s)",
     "style_loss": "style statistics: gram (Gatys) or meancov (mean and covariance, "
@@ -55,6 +57,10 @@ HELP = {
     "pooling": "pooling layers (default %(default)s)",
     "init": f"initial image: {', '.join(INITS)} or an image path (default %(default)s)",
     "noise_ratio": "share of noise for --init content+noise (default %(default)s)",
+    "noise": "the noise of --init content+noise: grey (the same in R, G and B) or colour "
+             "(default %(default)s)",
+    "palette": "the colours the run starts from: painting = the photo recoloured to the "
+               "painting's colour mean and covariance, photo = its own (default %(default)s)",
     "seed": "random seed (default %(default)s)",
     "optimizer": "optimiser (default %(default)s)",
     "lr": "learning rate for pixels in [0,1] (a rate for 0-255 pixels / 255; "

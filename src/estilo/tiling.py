@@ -21,6 +21,7 @@ passes, without gradient, give the targets of a large content or style image
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -211,8 +212,7 @@ def _loss_and_gradient(features_of: Features, objective: Objective, image: Tenso
             crop = image[..., rows, cols].detach().requires_grad_(with_gradient)
             features = features_of(crop)
             local_content = _content(objective, features, t)
-            local_tv = objective.tv_weight * _tv(crop, t) if objective.tv_weight else \
-                crop.new_zeros(())
+            local_tv = objective.smoothness(crop, functools.partial(_tv, t=t))
             surrogate = local_content + local_tv
             for name, (g_total, g_outer) in by_layer.items():
                 m = _interior_moments(objective, name, features[name], t)

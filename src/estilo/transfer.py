@@ -27,7 +27,7 @@ from .io.inputs import ImageInput, Inputs, Source, StyleInput, prepare
 from .losses import Objective
 from .optim import NonFiniteError, PixelDescent
 from .options import flag
-from .pyramid import Level, plan, style_side, upsample
+from .pyramid import Level, plan, scaled, style_side, upsample
 from .vgg import VGG19Features, channels_of, layer_weights, pool_factor
 from .weights import LoadedWeights, load_weights
 
@@ -308,6 +308,7 @@ def _objective(extractor: VGG19Features, inputs: Inputs, level: Level, config: S
     options: dict[str, Any] = {
         "content_weights": content_weights, "style_weights": style_weights,
         "style_blend": config.style_blend, "tv_weight": config.tv_weight,
+        "chroma_tv_weight": config.chroma_tv_weight,
         "feature_norm": config.feature_norm, "gram_norm": config.gram_norm,
         "style_loss": config.style_loss, "groups": inputs.groups or None, "masks": masks}
     if tiles is None:
@@ -385,7 +386,11 @@ def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: 
     if previous is not None:
         return upsample(previous, level.size)
     content = to_tensor(resize(inputs.content.image, level.size))
-    noise = torch.rand(content.shape, generator=torch.Generator().manual_seed(config.seed))
+    if config.palette == "painting" and config.preserve_color == "none":
+        content = color.match_statistics(content, *_palette(inputs, config))
+    n, c, h, w = content.shape
+    noise = torch.rand((n, 1 if config.noise == "grey" else c, h, w),
+                       generator=torch.Generator().manual_seed(config.seed)).expand(n, c, h, w)
     if config.init == "content":
         image = content
     elif config.init == "noise":
@@ -398,6 +403,16 @@ def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: 
         assert inputs.init is not None
         image = to_tensor(inputs.init.image.resize(level.size, Image.Resampling.LANCZOS))
     return color.ColourMode(config.preserve_color).start(image).to(device)
+
+
+def _palette(inputs: Inputs, config: StyleConfig) -> tuple[Tensor, Tensor]:
+    """The colour mean and covariance of the styles, weighted as the style is blended."""
+    groups = list(inputs.groups) or list(range(len(inputs.styles)))
+    blend = config.style_blend or (1.0,) * (max(groups) + 1)
+    weights = [blend[g] / groups.count(g) for g in groups]
+    images = [to_tensor(resize(s.image, scaled(s.image.size, min(256, max(s.image.size)))))
+              for s in inputs.styles]
+    return color.mixed_statistics(images, weights)
 
 
 def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock, index: int,
