@@ -58,8 +58,10 @@ def main() -> None:
     for content, style in PAIRS[: args.pairs]:
         previous = None
         for value in (float(v) for v in args.values.split(",")):
-            config = StyleConfig(size=args.size, iterations=args.iterations, scales=1,
-                                 **{args.option: value})
+            config = StyleConfig(size=args.size, iterations=args.iterations, scales=1)
+            # set past validation: estilo refuses the values beyond its range (config.USEFUL),
+            # and this measures why
+            object.__setattr__(config, args.option, value)
             job = stylizer.job(EXAMPLES / content, EXAMPLES / style, config)
             counter.count, start, steps = 0, time.perf_counter(), []
             for step in job.steps():

@@ -467,8 +467,9 @@ def _check_progress(start: Tensor, end: Tensor, config: StyleConfig, iterations:
     change = float((end - start).abs().mean())
     if change >= NO_PROGRESS or config.strength == 0 or config.style_weight == 0:
         return
-    log.warning("the picture hardly changed in %d iterations (by %.2f of 255 levels on "
-                "average): %s", iterations, change * 255, outside_useful_range(config, flag)
+    log.warning("the picture hardly changed in %d iteration%s (by %.2f of 255 levels on "
+                "average): %s", iterations, "" if iterations == 1 else "s", change * 255,
+                outside_useful_range(config, flag)
                 or "the optimiser made no progress; try the default --lr and loss weights")
 
 
