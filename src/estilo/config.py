@@ -48,7 +48,10 @@ USEFUL: dict[str, tuple[float, float, float]] = {
 takes). Below the first the picture is the photo; above the second the photo's forms no
 longer count and a larger weight paints the same picture; from the third on the style term
 swamps float32 (non-finite steps, then no step at all), so larger values are refused.
-Measured with benchmarks/style_range.py on two pairs (benchmarks/README.md)."""
+Estimates from the quality panel (benchmarks/README.md: strength 0.3-3 move a picture along
+the frontier) and the issue's run at style_weight 1e30 (no step taken);
+benchmarks/style_range.py is the measurement that checks them on two pairs (its runs so far:
+benchmarks/results/style-range.jsonl)."""
 
 MIN_TILE = 64
 """The smallest tile side (px): a smaller one spends nearly all its time on its halo."""

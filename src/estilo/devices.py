@@ -108,9 +108,9 @@ def return_freed_memory() -> bool:
 
     By default glibc raises that threshold to the size of each large block freed (up to
     32 MB), after which tensors of up to that size come from the heap, whose freed pages
-    mostly stay resident: a run in tiles, whose crops vary in size, then held 250-370 MiB
-    more than its tensors (benchmarks/README.md, "Memory model"), and ``--max-memory`` was
-    overshot. A fixed threshold keeps the resident memory to what is in use.
+    may stay resident: a run in tiles, whose crops vary in size, can then hold more than
+    its tensors, which no estimate counts. A fixed threshold keeps the resident memory to
+    what is in use (benchmarks/README.md, "The memory model").
     """
     if not sys.platform.startswith("linux"):
         return False
