@@ -291,6 +291,11 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 }
 CANDIDATES["rb"] = dict(CANDIDATES["relu-max"], strength=7.0, style_layer_weights=(4, 2, 1, 1, 1))
 """Named candidate configurations: StyleConfig fields over the current defaults."""
+CANDIDATES["before-25"] = {
+    "style_layers": ("relu1_1:4", "relu2_1:2", "relu3_1", "relu4_1", "relu5_1"),
+    "chroma_tv_weight": 0.0, "noise": "colour", "palette": "photo"}
+"""The defaults before issue 25 (commit 48df69e): colour start noise, no colour smoothness,
+the photo's palette, relu5_1 at full weight."""
 
 
 def candidate(name: str) -> dict[str, Any]:

@@ -23,7 +23,10 @@ def test_defaults_are_those_picked_on_the_quality_panel():
     # benchmarks/quality.py (issue 12): ReLU Gram matrices with the fine layers weighted up,
     # content relu4_2, max pooling, the content as the start, the style by strength.
     assert c.style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-    assert c.style_layer_weights == (4.0, 2.0, 1.0, 1.0, 1.0)
+    assert c.style_layer_weights == (4.0, 2.0, 1.0, 1.0, 0.25)
+    # Issue 25 (the preference panel): no colour grain (grey start noise, the colour's total
+    # variation), the painting's palette at the start, relu5_1 down (copied faces and eyes).
+    assert (c.noise, c.palette, c.chroma_tv_weight, c.tv_weight) == ("grey", "painting", 30.0, 0.0)
     assert c.content_layers == ("relu4_2",) and c.content_layer_weights is None
     assert (c.pooling, c.init, c.noise_ratio, c.style_loss) == ("max", "content+noise", 0.2, "gram")
     assert c.style_weight is None and c.strength == 1.0 and c.content_weight == 1.0

@@ -51,8 +51,8 @@ def test_breaking_out_stops_the_run(content_path, style_path, tiny):
 
 @pytest.mark.parametrize("init", ["content", "noise", "content+noise", "style"])
 def test_initialisations(content_path, style_path, tiny, init):
-    first = next(iter(Stylizer().steps(content_path, style_path, tiny.replace(init=init, lr=1e-6,
-                                                                                 lr_schedule="constant"))))
+    config = tiny.replace(init=init, palette="photo", lr=1e-6, lr_schedule="constant")
+    first = next(iter(Stylizer().steps(content_path, style_path, config)))
     image = first.image
     from estilo.io.image import load_image, to_tensor
     content = to_tensor(load_image(content_path))

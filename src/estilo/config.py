@@ -96,9 +96,12 @@ class StyleConfig:
     # Layers: names (conv4_2, relu4_2, pool4) or the seed's conv indices (1-16), each with an
     # optional weight (name:weight). The defaults were picked on benchmarks/quality.py: the
     # Gram matrices of the ReLU outputs (the non-negative features the network passes on),
-    # the two finest layers weighted up so that the painting's brush texture is painted too.
+    # the two finest layers weighted up so that the painting's brush texture is painted too,
+    # the deepest down: at full weight relu5_1 paints a portrait's faces and eyes whole into
+    # the photo (issue 25; benchmarks/README.md, "The flaws").
     content_layers: tuple[str, ...] = ("relu4_2",)
-    style_layers: tuple[str, ...] = ("relu1_1:4", "relu2_1:2", "relu3_1", "relu4_1", "relu5_1")
+    style_layers: tuple[str, ...] = ("relu1_1:4", "relu2_1:2", "relu3_1", "relu4_1",
+                                     "relu5_1:0.25")
     content_layer_weights: tuple[float, ...] | None = None  # per layer; None: all 1
     style_layer_weights: tuple[float, ...] | None = None
     # Loss weights (see losses.py for the normalisation that makes them source-independent).
@@ -110,7 +113,8 @@ class StyleConfig:
     strength: float = 1.0             # in units of STRENGTH_UNIT
     style_weight: float | None = None
     tv_weight: float = 0.0
-    chroma_tv_weight: float = 0.0     # total variation of the colour only (see losses.chroma)
+    chroma_tv_weight: float = 30.0    # total variation of the colour only (see losses.chroma):
+    #                                   no pixel-scale colour grain, the strokes' light kept
     feature_norm: FeatureNorm = "rms"
     gram_norm: GramNorm = "chw"
     style_loss: StyleLoss = "gram"    # gram | meancov (Wasserstein-2 of feature mean/covariance)
@@ -126,8 +130,8 @@ class StyleConfig:
     # Initial image: content | content+noise | noise | style | path of an image.
     init: str = "content+noise"       # the noise breaks a flat area's symmetry (else a grid)
     noise_ratio: float = 0.2          # share of noise in content+noise (the report: 0.6-0.9)
-    noise: Noise = "colour"           # grey: the same noise in R, G and B (no colour grain)
-    palette: Palette = "photo"        # painting: the photo starts recoloured to the painting's
+    noise: Noise = "grey"             # the same noise in R, G and B (colour: a colour grain)
+    palette: Palette = "painting"     # the photo starts recoloured to the painting's colours
     seed: int = 0
     # Optimisation. Learning rates are for pixels in [0, 1] (the seed's 0-255 rates / 255).
     # Defaults measured with benchmarks/quality.py and bench.py: L-BFGS, 40 iterations at

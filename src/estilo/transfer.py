@@ -390,7 +390,7 @@ def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: 
         content = color.match_statistics(content, *_palette(inputs, config))
     n, c, h, w = content.shape
     noise = torch.rand((n, 1 if config.noise == "grey" else c, h, w),
-                       generator=torch.Generator().manual_seed(config.seed)).expand(n, c, h, w)
+                       generator=torch.Generator().manual_seed(config.seed)).expand(n, c, h, w).contiguous()
     if config.init == "content":
         image = content
     elif config.init == "noise":

@@ -22,7 +22,8 @@ EVERY_OPTION = [
     "--size", "40x32", "--style-size", "48", "--upscale", "--content-layers", "relu2_1:2",
     "--style-layers", "1:0.5,3", "--content-layer-weights", "3",
     "--style-layer-weights", "1,2", "--content-weight", "2", "--style-weight", "1e4", "--strength", "3",
-    "--tv-weight", "0.1", "--feature-norm", "none", "--gram-norm", "hw", "--weights", "random",
+    "--tv-weight", "0.1", "--chroma-tv-weight", "7", "--noise", "colour", "--palette", "photo",
+    "--feature-norm", "none", "--gram-norm", "hw", "--weights", "random",
     "--pooling", "max", "--init", "content", "--noise-ratio", "0.8", "--seed", "5",
     "--optimizer", "sgd", "--lr", "10", "--lr-schedule", "plateau", "--lr-patience", "2",
     "--lr-factor", "0.5", "--lr-min", "0.001", "--iterations", "4", "--scales", "2",
@@ -72,6 +73,7 @@ def test_every_option_reaches_the_embedded_parameters(content_path, style_path, 
     assert (config["content_weight"], config["style_weight"], config["tv_weight"]) == (2.0, 1e4, 0.1)
     assert (config["feature_norm"], config["gram_norm"], config["pooling"]) == ("none", "hw", "max")
     assert (config["init"], config["noise_ratio"], config["seed"]) == ("content", 0.8, 5)
+    assert (config["chroma_tv_weight"], config["noise"], config["palette"]) == (7.0, "colour", "photo")
     assert (config["optimizer"], config["lr"], config["lr_schedule"]) == ("sgd", 10.0, "plateau")
     assert (config["lr_patience"], config["lr_factor"], config["lr_min"]) == (2, 0.5, 0.001)
     assert (config["iterations"], config["scales"], config["start_size"],
