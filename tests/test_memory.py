@@ -213,3 +213,30 @@ def test_coarse_levels_keep_lbfgs_when_only_the_finest_need_less(content_path, s
     assert final.tile is not None and (final.optimizer == "adam" or final.history < 50)
     assert all(budget.peak <= parse_memory("4GB") for _, budget in plans)
     assert [level.size for level, _ in plans][-1] == (4000, 3000)
+
+
+def test_a_cap_below_any_size_names_the_memory_a_run_needs(content_path, style_path,
+                                                          monkeypatch):
+    """Not "use --size 16" (sizes under 32 px are refused): the memory the smallest run
+    needs, and a cap of that much plans."""
+    monkeypatch.setattr("estilo.memory.fixed_bytes", lambda device: 400 * 1024 ** 2)
+    config = StyleConfig(weights="random", size=64, max_memory="300MB")
+    with pytest.raises(ConfigError) as info:
+        _plan(content_path, style_path, monkeypatch, config, 64 * 1024 ** 3)
+    text = assert_one_line(info, "--max-memory 300MB", "at any size", "already holds")
+    need = re.search(r"give --max-memory ([\d.]+)GB or more", text)
+    assert need, text
+    assert _plan(content_path, style_path, monkeypatch,
+                 config.replace(max_memory=f"{need.group(1)}GB"), 64 * 1024 ** 3).peak > 0
+
+
+def test_the_size_named_for_a_small_cap_is_one_estilo_takes(content_path, style_path,
+                                                            monkeypatch):
+    monkeypatch.setattr("estilo.memory.fixed_bytes", lambda device: 400 * 1024 ** 2)
+    config = StyleConfig(weights="random", size=(8000, 6000), upscale=True, max_memory="700MB")
+    with pytest.raises(ConfigError) as info:
+        _plan(content_path, style_path, monkeypatch, config, 64 * 1024 ** 3)
+    side = int(re.search(r"--size (\d+) or less", assert_one_line(info, "700MB")).group(1))
+    assert scaled((8000, 6000), side)[1] >= 32
+    _plan(content_path, style_path, monkeypatch, config.replace(size=scaled((8000, 6000), side)),
+          64 * 1024 ** 3)
