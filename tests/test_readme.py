@@ -28,7 +28,8 @@ SKIP = "# not run in CI"
 RUN = ["--weights", "random", "--size", "48", "--iterations", "1", "--scale-iterations", "1",
        "--style-layers", "relu1_1", "--content-layers", "relu1_1", "--overwrite", "-q"]
 FAST = {"": RUN, "demo": RUN, "grid": RUN, "batch": [*RUN, "--workers", "1"],
-        "video": [*RUN, "--frame-iterations", "1"], "resume": ["--iterations", "2", "-q"],
+        "video": [*RUN, "--frame-iterations", "1"],
+        "resume": ["--iterations", "2", "--size", "48", "-q"],
         "recolor": ["--overwrite"]}
 
 

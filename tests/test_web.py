@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from conftest import make_content
 from estilo import ConfigError, ImageError, StyleConfig
-from estilo.config import FIELDS
+from estilo.config import FIELDS, INITS
+from estilo.files import sha256
 from estilo.io.output import read_parameters
+from estilo.pyramid import Level
+from estilo.transfer import Step
 from estilo.web import (
     UI_FIELDS,
     Limits,
@@ -21,6 +27,7 @@ from estilo.web import (
     coerce,
     ui_fields,
 )
+from estilo.web.jobs import TimeLeft, enlarged, progress_text
 
 
 @pytest.fixture
@@ -148,7 +155,7 @@ def test_flags_are_per_session(studio: Studio) -> None:
     assert not studio.flag("a").is_set()
     flag = studio.flag("c")
     studio.forget("c")
-    assert flag.is_set() and "c" not in studio._flags
+    assert flag.is_set() and studio.flag("c") is not flag
 
 
 def test_forgetting_a_session_removes_its_files(studio: Studio, content_path: Path,
@@ -260,5 +267,228 @@ def test_the_history_keeps_the_last_results_newest_first() -> None:
     assert dropped == [entries[0]] and len(history.entries) == MAX_ENTRIES
     assert history.entries[0] is entries[12] and history.get(0) is entries[12]
     assert history.get(MAX_ENTRIES) is None and history.get(None) is None
-    assert history.gallery()[0] == ("/r/12.png", "starry night · strength 0.5")
-    assert "- iterations: `12`" in entries[12].describe()
+    assert history.gallery()[0] == ("/r/12.png", "#0 starry night")
+    assert "- Iterations: `12`" in entries[12].describe()
+    assert "- Strength: `0.5`" in entries[12].describe()
+
+
+def test_entries_are_numbered_and_described_in_the_pages_words() -> None:
+    from estilo.web.history import Entry
+
+    entry = Entry("/r/cat-starry_night-3.png", "/r/p.png", "/u/cat.png",
+                  ("/s/starry_night.jpg", "/s/the_scream.jpg"), (5.0, 2.0),
+                  {"preserve_color": "none", "keep_alpha": True, "init": "content+noise"},
+                  "Done", mask="/r/mask.png", number=3, made="enlarged")
+    assert entry.caption == "#3 starry night + the scream (enlarged)"
+    text = entry.describe()
+    assert text.startswith("**#3 cat-starry_night-3.png** (enlarged): cat.png in the style of")
+    assert "the_scream.jpg (weight 2)" in text
+    assert "- Keep the photo's colours: `off`" in text and "- Keep transparency: `on`" in text
+    assert "- Start from: `the photo with noise`" in text and "painted" in text
+
+
+# --- the server's files: a closed tab, stopping, dead servers --------------------------------
+
+
+@pytest.fixture
+def temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temp folder of Studios made in the test."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def test_a_closed_tab_run_stops_and_keeps_nothing(tiny: StyleConfig, temp: Path,
+                                                  content_path: Path, style_path: Path) -> None:
+    studio = Studio(tiny, Limits(preview_every=0.0))
+    prepared = studio.prepare(content_path, "tab")
+    session = Path(prepared).parent.parent
+    updates = studio.run(prepared, str(style_path), {"iterations": 50}, studio.flag("tab"),
+                         session="tab")
+    assert "Iteration 2/" in [next(updates) for _ in range(3)][-1].status
+    studio.forget("tab")  # the tab closes while its job runs: the folder stays till it ends
+    assert session.exists()
+    rest = list(updates)
+    assert [u.download for u in rest] == [None] * len(rest) and len(rest) <= 1
+    assert not session.exists()
+    assert sorted(p.name for p in temp.iterdir()) == [studio.root.name]  # no orphan PNG
+    assert list(studio.run(prepared, str(style_path), {}, threading.Event(),
+                           session="tab")) == []  # a closed tab's queued job never starts
+
+
+def test_closing_the_studio_stops_its_runs_and_removes_everything(
+        tiny: StyleConfig, temp: Path, content_path: Path, style_path: Path) -> None:
+    studio = Studio(tiny, Limits(preview_every=0.0))
+    prepared = studio.prepare(content_path, "tab")
+    started, seen = threading.Event(), []
+
+    def run() -> None:
+        for update in studio.run(prepared, str(style_path), {"iterations": 50},
+                                 studio.flag("tab"), session="tab"):
+            seen.append(update)
+            started.set()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert started.wait(60)
+    studio.close(wait=60)  # the run ends within a step; then the folder goes
+    worker.join(60)
+    assert not worker.is_alive() and all(u.download is None for u in seen)
+    assert list(temp.iterdir()) == []
+    studio.close()  # again: nothing to do
+
+
+def test_a_new_studio_removes_the_folders_of_dead_servers(tiny: StyleConfig,
+                                                          temp: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = temp / f"estilo-web-{dead.pid}-abc"
+    (left / "session").mkdir(parents=True)
+    (left / "session" / "photo.png").write_bytes(b"someone's photo")
+    alive = temp / f"estilo-web-{os.getppid()}-def"  # a server still running
+    alive.mkdir()
+    other = temp / "estilo-web-notapid"
+    other.mkdir()
+    studio = Studio(tiny)
+    assert not left.exists() and alive.exists() and other.exists()
+    assert studio.root.name.startswith(f"estilo-web-{os.getpid()}-")
+
+
+# --- results: names, transparency, the uploads' own hashes, going further -----------------------
+
+
+def test_results_carry_the_uploads_own_names_and_hashes(studio: Studio, tmp_path: Path,
+                                                        style_path: Path) -> None:
+    upload = tmp_path / "holiday.jpg"
+    make_content((80, 60)).save(upload, quality=90)
+    prepared = studio.prepare(upload, "s")
+    assert Path(prepared).name == "holiday.png"
+    *_, last = studio.run(prepared, str(style_path), {"iterations": 2}, threading.Event(),
+                          session="s")
+    assert Path(last.download).name == "holiday-style-1.png" and last.number == 1
+    content = read_parameters(last.download)["inputs"]["content"]
+    assert content["name"] == "holiday.png" and content["sha256"] == sha256(prepared)
+    assert content["upload"] == {"name": "holiday.jpg", "sha256": sha256(upload)}
+    *_, again = studio.run(prepared, str(style_path), {"iterations": 1}, threading.Event(),
+                           session="s")
+    assert Path(again.download).name == "holiday-style-2.png"
+
+
+def test_keep_transparency_gives_the_photos_alpha(studio: Studio, tmp_path: Path,
+                                                  style_path: Path) -> None:
+    image = make_content((64, 48)).convert("RGBA")
+    image.paste((0, 0, 0, 0), (0, 0, 32, 48))  # the left half transparent
+    image.save(tmp_path / "cut-out.png")
+    prepared = studio.prepare(tmp_path / "cut-out.png", "s")
+    *_, last = studio.run(prepared, str(style_path), {"iterations": 1, "keep_alpha": True},
+                          threading.Event(), session="s")
+    result = _opened(last.download)
+    assert result.mode == "RGBA"
+    assert result.getpixel((4, 24))[3] == 0 and result.getpixel((60, 24))[3] == 255
+
+
+def test_continue_and_enlarge_go_further_from_a_result(studio: Studio, content_path: Path,
+                                                       style_path: Path) -> None:
+    *_, first = studio.run(str(content_path), str(style_path), {"iterations": 2},
+                           threading.Event(), session="s")
+    *_, more = studio.further(first.download, 3, threading.Event(), session="s")
+    params = read_parameters(more.download)
+    assert params["iterations_done"] == 5 and params["size"] == [64, 48]
+    assert params["resumed_from"]["iterations_done"] == 2
+    assert enlarged(64, 96) == 96 and enlarged(96, 96) is None and enlarged(40, 96) == 80
+    *_, bigger = studio.further(more.download, 2, threading.Event(), session="s", size=96)
+    assert read_parameters(bigger.download)["size"] == [96, 72]
+    with pytest.raises(ConfigError, match="iterations must be between 1 and 50"):
+        next(studio.further(more.download, 51, threading.Event(), session="s"))
+    with pytest.raises(ConfigError, match="size must be at most 96 px"):
+        next(studio.further(more.download, 2, threading.Event(), session="s", size=192))
+
+
+def test_the_time_left_comes_from_the_second_step_of_a_level() -> None:
+    levels = [Level((32, 24), 10), Level((64, 48), 10)]
+    left = TimeLeft(levels)
+
+    def step(iteration: int, level: int, elapsed: float) -> Step:
+        size = levels[level].size
+        return Step(iteration, 20, level, 2, size, 1.0, {}, 1.0, elapsed, torch.zeros(1))
+
+    first = step(1, 0, 30.0)  # the first step also loaded the network: not a pace
+    assert left(first) is None and "estimating the time left" in progress_text(first, None)
+    # 1 s a step at 32x24 from then on: 9 steps here, 10 four times as large after.
+    assert left(step(2, 0, 31.0)) == pytest.approx(8 + 10 * 4)
+    assert left(step(11, 1, 50.0)) == pytest.approx(9 * 4)  # still the coarse level's pace
+    assert left(step(12, 1, 52.0)) == pytest.approx(8 * 2)  # this level's own pace
+    assert "about 16 s left" in progress_text(step(12, 1, 52.0), 16.0)
+
+
+# --- the mask painter's values, the commands, the page's words ----------------------------------
+
+
+def test_the_painters_layer_and_a_mask_image_as_strokes(tmp_path: Path) -> None:
+    from estilo.web.painted import BRUSHES, data_url, layer, painter_value, region_mask
+
+    photo = tmp_path / "photo.png"
+    make_content((64, 48)).save(photo)
+    assert painter_value(None) is None
+    value = painter_value(photo)
+    assert (value["width"], value["height"], value["mask"]) == (64, 48, None)
+    assert layer(value, 10_000) is None
+    halves = Image.new("L", (128, 96), 0)  # a mask in the library's format, twice the size
+    halves.paste(255, (64, 0, 128, 96))
+    value = painter_value(photo, halves, 2)
+    strokes = layer(value, 10_000)
+    assert strokes is not None and strokes.size == (64, 48)
+    assert strokes.getpixel((5, 5)) == (*Image.new("RGB", (1, 1), BRUSHES[0][1]).getpixel((0, 0)), 255)
+    mask = region_mask([strokes], 2, (64, 48))
+    assert mask is not None and mask.getpixel((5, 5)) == 0 and mask.getpixel((60, 5)) == 255
+    with pytest.raises(ConfigError, match="larger than this server accepts"):
+        layer(value, 100)
+    with pytest.raises(ConfigError, match="could not be read"):
+        layer({"mask": "data:image/png;base64,bm90IGEgcG5n"}, 10_000)
+    with pytest.raises(ConfigError, match="could not be read"):
+        layer({"mask": data_url(halves, "JPEG")}, 10_000)
+    with pytest.raises(ConfigError, match="2 colour region"):
+        painter_value(photo, halves, 3)
+    with pytest.raises(ConfigError, match="two or three paintings"):
+        painter_value(photo, halves, 1)
+
+
+def test_a_result_as_commands(studio: Studio, content_path: Path, style_path: Path,
+                              tmp_path: Path) -> None:
+    from estilo.web.command import commands, options
+
+    default = StyleConfig()  # whatever the library's defaults are: only changes are flags
+    assert options(default) == []
+    size = 300 if default.size != 300 else 301
+    init = next(name for name in INITS if name != default.init)
+    changed = default.replace(size=size, keep_alpha=not default.keep_alpha, init=init,
+                              style_layers="relu1_1:2,relu2_1")
+    assert options(changed) == [
+        "--size", str(size), "--style-layers", "relu1_1:2,relu2_1",
+        "--no-keep-alpha" if default.keep_alpha else "--keep-alpha", "--init", init]
+    *_, last = studio.run(str(content_path), str(style_path), {"iterations": 2},
+                          threading.Event(), session="s")
+    made = commands(last.download, print_size=4096, max_memory="8GB")
+    assert made.files == [last.download, str(content_path), str(style_path)]
+    lines = made.text.splitlines()
+    assert lines[0] == "# In a folder holding content-style-1.png, content.png, style.png:"
+    again, enlarge = (line for line in lines if line.startswith("estilo"))
+    assert again.startswith("estilo content.png style.png -o content-style-1-again.png --size 64")
+    assert "--iterations 2" in again and "--weights random" in again
+    assert enlarge == ("estilo resume content-style-1.png --content content.png --style "
+                       "style.png --size 4096 --max-memory 8GB -o content-style-1-4096px.png")
+    *_, more = studio.further(last.download, 1, threading.Event(), session="s")
+    assert len([line for line in commands(more.download, print_size=64, max_memory="1GB")
+                .text.splitlines() if line.startswith("estilo")]) == 1  # continued: resume only
+
+
+def test_library_messages_name_the_pages_controls() -> None:
+    from estilo.web.words import message
+
+    names = ("size", "iterations")
+    assert message("use a larger image or --size", names) == \
+        "use a larger image or a larger “Size (long side, px)”"
+    assert message("use --size 400 or less, or --checkpointing auto", names) == \
+        "use “Size (long side, px)” 400 or less, or --checkpointing auto"
+    assert message("--iterations-x stays", names) == "--iterations-x stays"

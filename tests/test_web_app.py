@@ -1,4 +1,5 @@
-"""The web app's Gradio layer, built but not launched: the handler, errors, the queue settings."""
+"""The web app's Gradio layer, built but not launched: the handlers (found by the components
+they update, as the page calls them), errors, the queue settings, the controls' words."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import gc
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from estilo import StyleConfig
-from estilo.web import GPU_OOM, Limits, Studio, ui_fields
+from estilo.options import layer_list
+from estilo.web import GPU_OOM, Limits, Studio, build_app, ui_fields
+from estilo.web.history import History
+from estilo.web.words import info, label
 
 gr = pytest.importorskip("gradio")
 
@@ -32,112 +37,128 @@ def studio(tiny: StyleConfig) -> Studio:
     return Studio(tiny, Limits(max_size=96, max_iterations=50, preview_every=0.0))
 
 
+class App:
+    """A built page: its components by ``elem_id`` and its events' functions."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.demo = build_app(studio)
+        self.ids = {block.elem_id: block for block in self.demo.blocks.values()
+                    if getattr(block, "elem_id", None)}
+
+    def handler(self, trigger: str, event: str) -> Any:
+        """The function of ``event`` (click, change, ...) on the component ``trigger``."""
+        block = self.ids[trigger]
+        for fn in self.demo.fns.values():
+            if any(t[0] == block._id and t[1] == event for t in fn.targets) and fn.fn:
+                return fn.fn
+        raise LookupError(f"no {event} on {trigger}")
+
+    def endpoint(self, api_name: str) -> Any:
+        """The function of the event with this API name (``stylize``)."""
+        return next(fn.fn for fn in self.demo.fns.values() if fn.api_name == api_name)
+
+    def named(self, outputs: dict[Any, Any]) -> dict[str, Any]:
+        """A handler's outputs by elem_id (State values under their type's name)."""
+        return {getattr(c, "elem_id", None) or type(v).__name__: v for c, v in outputs.items()}
+
+
 def _values(studio: Studio) -> list[object]:
-    return [getattr(studio.defaults, n) for n in ui_fields()]
+    defaults = studio.defaults
+    return [layer_list(defaults.style_layers, defaults.style_layer_weights)
+            if n == "style_layers" else getattr(defaults, n) for n in ui_fields()]
 
 
 def test_the_handler_streams_images_then_the_slider_and_the_history(
         studio: Studio, content_path: Path, style_path: Path) -> None:
-    from estilo.web.app import _stylizer
-    from estilo.web.history import History
-
-    handler = _stylizer(gr, studio)
+    app = App(studio)
+    stylize = app.endpoint("stylize")
     history = History()
-    outputs = list(handler(SimpleNamespace(session_hash="s1"), str(content_path),
-                           [str(style_path)], None, 5, 5, 5, history, *_values(studio)))
-    images = [o[0]["value"] for o in outputs if isinstance(o[0], dict)
-              and isinstance(o[0].get("value"), Image.Image)]
+    outputs = [app.named(o) for o in stylize(
+        SimpleNamespace(session_hash="s1"), str(content_path), [str(style_path)], None,
+        5, 5, 5, history, *_values(studio))]
+    images = [o["canvas"]["value"] for o in outputs
+              if isinstance(o.get("canvas", {}).get("value"), Image.Image)]
     assert len(images) == 8  # tiny: 8 iterations, a preview after each (preview_every=0)
-    canvas, compare, status, download, shelf, kept = outputs[-1]
-    assert canvas["visible"] is False and compare["visible"] is True
-    assert compare["value"] == (history.entries[0].before, download) and download.endswith(".png")
-    assert "Done" in status and kept is history and shelf == history.gallery()
+    assert "estimating the time left" in outputs[1]["status"]  # the first step's line
+    assert "s left" in outputs[-2]["status"]
+    final = outputs[-1]
     entry = history.entries[0]
+    assert final["canvas"]["visible"] is False and final["compare"]["visible"] is True
+    assert final["compare"]["value"] == (entry.before, final["download"]["value"])
+    assert Path(entry.png).name == "content-style-1.png" and final["download"]["visible"]
+    assert "Done" in final["status"] and final["History"] is history
+    assert final["history"] == history.gallery() and final["further"]["visible"] is True
+    assert final["int"] == 0 and final["entry-details"] == entry.describe()  # the new one
     assert entry.styles == (str(style_path),) and entry.values["iterations"] == 8
-    assert "iterations: `8`" in entry.describe() and "style.png" in entry.describe()
+    assert "Iterations: `8`" in entry.describe() and "style.png" in entry.describe()
 
 
 def test_the_handler_reports_errors_and_gpu_oom(studio: Studio,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from estilo.web.app import _stylizer
-
-    handler = _stylizer(gr, studio)
+    app = App(studio)
+    stylize = app.endpoint("stylize")
     request = SimpleNamespace(session_hash="s2")
-    outputs = list(handler(request, None, [], None, 5, 5, 5))
-    # One message in the status line; the canvas, slider and download are cleared.
-    message = ("**Error:** choose a photo and at least one painting first (or press 'Use the "
-               "example')")
-    assert [o[2:4] for o in outputs] == [(message, None)]
-    assert outputs[0][0]["value"] is None and outputs[0][1]["visible"] is False
+    outputs = [app.named(o) for o in stylize(request, None, [], None, 5, 5, 5)]
+    # One message in the status line; the canvas, slider, download and buttons are cleared.
+    assert len(outputs) == 1
+    assert outputs[0]["status"] == ("**Error:** choose a photo and at least one painting "
+                                    "first (or press 'Use the example')")
+    assert outputs[0]["download"]["value"] is None and outputs[0]["canvas"]["value"] is None
+    assert outputs[0]["compare"]["visible"] is False and outputs[0]["further"]["visible"] is False
 
     def oom(*args: object, **kwargs: object) -> object:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
         yield
 
     monkeypatch.setattr(studio, "run", oom)
-    assert [o[2] for o in handler(request, "c", ["s"], None, 5, 5, 5)] == [f"**Error:** {GPU_OOM}"]
+    assert [app.named(o)["status"] for o in stylize(request, "c", ["s"], None, 5, 5, 5)] \
+        == [f"**Error:** {GPU_OOM}"]
 
 
-def test_a_bad_upload_replaces_the_result_with_its_message(studio: Studio, tmp_path: Path,
-                                                           content_path: Path) -> None:
-    from estilo.web.app import _photo
-
-    check = _photo(gr, studio)
+def test_a_bad_upload_replaces_the_result_and_leaves_the_photo_box(
+        studio: Studio, tmp_path: Path, content_path: Path) -> None:
+    app = App(studio)
+    photo = app.handler("photo-file", "change")
     request = SimpleNamespace(session_hash="s4")
     bad = tmp_path / "notes.png"
     bad.write_text("not a picture")
-    content, editor, canvas, compare, status, download = check(request, str(bad))
-    assert content is None and editor is None and canvas is None and download is None
-    assert compare["visible"] is False
-    assert status.startswith("**Error:** not a supported image: notes.png")
-    content, editor, *_ = check(request, str(content_path))
-    assert Path(content).name == "content.png" and editor["background"] == content
+    out = app.named(photo(request, str(bad)))
+    assert out["photo-file"] is None and out["mask"] is None
+    assert out["download"] == {"value": None, "visible": False, "__type__": "update"}
+    assert out["compare"]["visible"] is False
+    assert out["status"].startswith("**Error:** not a supported image: notes.png")
+    out = app.named(photo(request, str(content_path)))
+    assert out["mask"]["width"] == 64 and out["mask"]["photo"].startswith("data:image/jpeg")
+    assert "photo-file" not in out  # the good photo stays in its box
 
 
 def test_a_stop_before_the_job_starts_skips_it(studio: Studio) -> None:
-    from estilo.web.app import _stylizer
-
+    app = App(studio)
     studio.stop("s3")
-    outputs = list(_stylizer(gr, studio)(SimpleNamespace(session_hash="s3"), "c", ["s"], None))
-    assert outputs[-1][2] == "Stopped before it started."
+    stylize = app.endpoint("stylize")
+    outputs = list(stylize(SimpleNamespace(session_hash="s3"), "c", ["s"], None))
+    assert app.named(outputs[-1])["status"] == "Stopped before it started."
 
 
-def test_clicking_paintings_chooses_up_to_three(studio: Studio) -> None:
-    from estilo.web.app import _toggle, bundled_styles
-
-    catalogue = bundled_styles(studio) + [("/tmp/mine.png", "mine (yours)")]
-    toggle = _toggle(gr)
-    chosen: list[str] = []
-    for index in (0, 2, 1):
-        chosen, *slots = toggle(catalogue, chosen, SimpleNamespace(index=index))
-    assert [Path(c).name for c in chosen] == ["starry_night.jpg", "shipwreck.jpg",
-                                              "the_scream.jpg"]
-    assert slots[5]["label"] == "The Shipwreck (1805): weight (blue brush)"
-    assert all(isinstance(o, type(gr.skip())) for o in toggle(catalogue, chosen,
-                                                              SimpleNamespace(index=3)))
-    chosen, *slots = toggle(catalogue, chosen, SimpleNamespace(index=0))  # un-choose
-    assert len(chosen) == 2 and slots[6]["visible"] is False
-
-
-def test_every_control_has_its_options_help(studio: Studio) -> None:
-    from estilo.options import help_text
-    from estilo.web.app import _widget, info
-
+def test_every_control_is_labelled_and_helped_in_the_pages_words(studio: Studio) -> None:
+    app = App(studio)
+    for name in ui_fields():
+        widget = app.ids[f"opt-{name}"]
+        assert widget.label == label(name) and widget.info == info(name)
+        assert "--" not in widget.info and "(default" not in widget.info
     assert info("preserve_color").startswith("keep the photo's colours")
-    assert info("strength") == help_text("strength")
-    with gr.Blocks():
-        for name in ui_fields():
-            assert _widget(gr, name, studio).info == info(name)
+    assert ("off", "none") in app.ids["opt-preserve_color"].choices
+    assert ("the photo with noise", "content+noise") in app.ids["opt-init"].choices
 
 
 def test_the_app_builds_with_a_queued_stylize_endpoint(studio: Studio) -> None:
-    from estilo.web import build_app
-
     demo = build_app(studio)
     fns = {fn.api_name: fn for fn in demo.fns.values()}
     stylize = fns["stylize"]
     assert stylize.queue and stylize.concurrency_limit == 1 and stylize.concurrency_id == "device"
     assert demo.delete_cache is not None
     assert all(fn.api_visibility == "private" for name, fn in fns.items() if name != "stylize")
+    runs = [fn for fn in demo.fns.values() if fn.concurrency_id == "device"]
+    assert len(runs) == 3 and all(fn.concurrency_limit == 1 for fn in runs)  # and Continue, Enlarge

@@ -6,8 +6,10 @@ Needs the web and test extras and Debian's Chromium (apt-get install chromium). 
 real caffe weights and only bundled pictures (the example photo; The Starry Night and The
 Scream) at 320 px with the default schedule; writes docs/web/*.png (quantised):
 
-* ``studio-running.png``: two paintings chosen with weights, the mask painted, the live preview;
-* ``studio-result.png``: the whole page once done: before/after slider and the history;
+* ``studio-running.png``: a 1280x800 screen: two paintings with weights, the mask painted
+  (a stroke, then Fill), the live preview beside the controls;
+* ``studio-result.png``: the whole page once done: the before/after slider, Continue,
+  Enlarge and the commands "Copy as command" gave, the history;
 * ``phone-choose.png`` and ``phone-result.png``: the page on a 390x844 phone.
 """
 
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from estilo import StyleConfig
 from estilo.web import Limits, Studio, launch
 
 HERE = Path(__file__).resolve().parent
-TIMEOUT = int(os.environ.get("SHOTS_TIMEOUT_MS", "300000"))  # ms per step of the script
+TIMEOUT = int(os.environ.get("SHOTS_TIMEOUT_MS", "600000"))  # ms per step of the script
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 
@@ -40,21 +41,24 @@ def shoot(page: Page, name: str, *, full_page: bool = False) -> None:
     print(f"{path.name}: {path.stat().st_size // 1024} KB", flush=True)
 
 
-def paint(page: Page, brush: int, x0: float, x1: float) -> None:
-    """Strokes of a slot's brush across the mask editor, from x0 to x1 (fractions)."""
-    canvas = page.locator("#mask canvas").first
-    canvas.scroll_into_view_if_needed()
-    page.locator("#mask button[aria-label='Brush']").click()
-    page.locator("#mask button[aria-label='Color']").click()
-    page.locator("#mask button.color").nth(brush).click()
-    box: Any = canvas.bounding_box()
-    for y in (0.15, 0.35, 0.55, 0.75, 0.9):
-        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y * box["height"])
-        page.mouse.down()
+def stroke(page: Page, brush: int, points: list[tuple[float, float]], tool: str = "brush") -> None:
+    """A stroke of a painting's colour through ``points`` (fractions of the photo; outside
+    0-1: beyond its edge), or one click of the Fill tool."""
+    page.locator("#mask button.colour").nth(brush).click()
+    page.locator(f"#mask button.tool[data-tool={tool}]").click()
+    frame = page.locator("#mask .frame")
+    frame.scroll_into_view_if_needed()
+    box: Any = frame.bounding_box()
+
+    def at(fx: float, fy: float) -> tuple[float, float]:
+        return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+    page.mouse.move(*at(*points[0]))
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
         for k in range(1, 11):
-            x = x0 + (x1 - x0) * k / 10
-            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
-        page.mouse.up()
+            page.mouse.move(*at(x0 + (x1 - x0) * k / 10, y0 + (y1 - y0) * k / 10))
+    page.mouse.up()
 
 
 def wait_status(page: Page, text: str) -> None:
@@ -67,16 +71,23 @@ def wait_status(page: Page, text: str) -> None:
                            f"{page.locator('#status').inner_text()!r} (docs/web/failed.png)")
 
 
+def settle(page: Page) -> None:
+    """Wait until every image on the page has loaded (and the fonts)."""
+    page.wait_for_function("Array.from(document.images).every(i => i.complete) && "
+                           "document.fonts.status === 'loaded'")
+
+
 def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = StyleConfig(size=320, device="cpu")
-    demo = launch(Studio(config, Limits(preview_every=0.5)), port=port, block=False)
+    studio = Studio(config, Limits(preview_every=0.5))
+    demo = launch(studio, port=port, block=False)
     url = f"http://127.0.0.1:{port}/"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(TIMEOUT)
         page.goto(url)
         page.wait_for_selector("#stylize")
@@ -87,15 +98,23 @@ def main() -> None:
         weight = page.locator("#weight-1 input[type=number]")
         weight.fill("3")
         weight.press("Enter")
-        paint(page, 1, 0.12, 0.4)  # The Scream on the left, the rest The Starry Night
+        page.wait_for_selector("#mask .painter:not(.no-photo)")
+        # The Scream on the left: a stroke from above the photo to below it, then Fill.
+        stroke(page, 1, [(0.3, -0.1), (0.38, 0.5), (0.3, 1.1)])
+        stroke(page, 1, [(0.1, 0.5)], tool="fill")
         page.click("#stylize")
         wait_status(page, "Iteration")
-        page.evaluate("window.scrollTo(0, 0)")
-        time.sleep(2.0)
+        page.locator("#mask .title").scroll_into_view_if_needed()
+        page.evaluate("window.scrollBy(0, -80)")
+        wait_status(page, "s left")
+        settle(page)
         shoot(page, "studio-running")
         wait_status(page, "Done")
-        time.sleep(1.5)
+        page.wait_for_selector("#compare img >> nth=1")
+        page.click("#copy")
+        page.wait_for_selector("#command-files a")
         page.evaluate("window.scrollTo(0, 0)")
+        settle(page)
         shoot(page, "studio-result", full_page=True)
 
         phone = browser.new_page(viewport={"width": 390, "height": 844})
@@ -104,16 +123,16 @@ def main() -> None:
         phone.wait_for_selector("#stylize")
         phone.click("#example")
         phone.wait_for_selector("#slot-0 img")
-        time.sleep(1.0)
+        phone.wait_for_selector("#mask .painter:not(.no-photo)")
+        settle(phone)
         shoot(phone, "phone-choose")
-        phone.click("#stylize")
+        phone.click("#stylize")  # the page scrolls to the preview
         wait_status(phone, "Done")
-        time.sleep(1.5)
-        phone.locator("#compare").scroll_into_view_if_needed()
-        phone.evaluate("window.scrollBy(0, -60)")
-        time.sleep(0.5)
+        phone.wait_for_selector("#compare img >> nth=1")
+        settle(phone)
         shoot(phone, "phone-result")
         browser.close()
+    studio.close()
     demo.close()
 
 

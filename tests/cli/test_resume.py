@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from estilo import cli
-from estilo.io.output import read_parameters
+from estilo.io.output import read_parameters, save_image
 from estilo.transfer import Job
 
 FAST = ["--weights", "random", "--size", "48", "--scales", "1", "-q", "--style-layers", "1,3",
@@ -161,3 +161,54 @@ def test_resume_reports_the_count_the_file_records(content_path, style_path, tmp
     err = capsys.readouterr().err
     assert f"estilo: wrote {out.resolve()} (7/7 iterations, 3 in this run, " in err
     assert "3/3 iterations" not in err
+
+
+def test_size_enlarges_a_finished_run_under_max_memory(content_path, style_path, tmp_path):
+    out, big = tmp_path / "done.png", tmp_path / "big.png"
+    assert cli.main([str(content_path), str(style_path), "-o", str(out), *FAST,
+                     "--iterations", "2"]) == 0
+    assert cli.main(["resume", str(out), "-q", "--size", "96", "--max-memory", "2GB",
+                     "-o", str(big)]) == 0
+    params = read_parameters(big)
+    assert params["size"] == [96, 72] and params["iterations_done"] == 2 + 2  # a whole level
+    assert params["config"]["upscale"] is True and params["config"]["max_memory"] == "2GB"
+
+
+def test_a_moved_mask_is_given_with_mask(content_path, style_path, tmp_path, capsys):
+    mask, out = tmp_path / "mask.png", tmp_path / "masked.png"
+    halves = Image.new("L", (64, 48), 0)
+    halves.paste(255, (32, 0, 64, 48))
+    halves.save(mask)
+    other = tmp_path / "other.png"
+    Image.new("RGB", (48, 48), (20, 160, 40)).save(other)
+    assert cli.main([str(content_path), str(style_path), str(other), "--mask", str(mask),
+                     "-o", str(out), *FAST, "--iterations", "1"]) == 0
+    moved = Path(shutil.move(mask, tmp_path / "kept-mask.png"))
+    capsys.readouterr()
+    err = _one_line(capsys, cli.main(["resume", str(out), "-q", "--iterations", "1"]))
+    assert "mask" in err and "--mask" in err
+    assert cli.main(["resume", str(out), "-q", "--iterations", "1", "--mask", str(moved)]) == 0
+    assert read_parameters(out)["config"]["mask"] == str(moved)
+
+
+def test_a_studio_upload_is_known_by_its_own_sha256(content_path, style_path, tmp_path,
+                                                    capsys):
+    """A studio PNG names the server's copies; the user's own files are accepted."""
+    original = tmp_path / "holiday.jpg"
+    with Image.open(content_path) as image:
+        image.convert("RGB").save(original, quality=90)
+    out = tmp_path / "studio.png"
+    assert cli.main([str(content_path), str(style_path), "-o", str(out), *FAST,
+                     "--iterations", "2"]) == 0
+    params = read_parameters(out)
+    params["inputs"]["content"]["upload"] = {
+        "name": "holiday.jpg", "sha256": hashlib.sha256(original.read_bytes()).hexdigest()}
+    with Image.open(out) as image:
+        save_image(image, out, parameters=params)
+    content_path.unlink()  # the server's copy is gone
+    capsys.readouterr()
+    err = _one_line(capsys, cli.main(["resume", str(out), "-q", "--iterations", "1"]))
+    assert "uploaded to the estilo studio" in err and "'holiday.jpg'" in err and "--content" in err
+    assert cli.main(["resume", str(out), "-q", "--iterations", "1", "--content",
+                     str(original)]) == 0
+    assert read_parameters(out)["iterations_done"] == 3

@@ -560,3 +560,16 @@ def test_pillow_globals_are_left_at_defaults():
 def test_errors_are_value_errors():
     assert issubclass(ImageError, ValueError) and issubclass(OutputError, ValueError)
     assert logging.getLogger("estilo.io.image") is eimage.logger
+
+
+def test_reduce_to_decodes_a_large_jpeg_at_a_reduced_scale(tmp_path: Path):
+    big = Image.new("RGB", (4000, 3000), (200, 30, 30))
+    big.paste((20, 30, 200), (0, 0, 4000, 1000))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated: 3000x4000
+    big.save(tmp_path / "camera.jpg", quality=85, exif=exif)
+    big.save(tmp_path / "camera.png")
+    reduced = load_image(tmp_path / "camera.jpg", reduce_to=500)
+    assert reduced.size == (750, 1000)  # 1/4: the smallest scale keeping both sides >= 500
+    assert reduced.getpixel((700, 500))[2] > 150  # the blue band, upright on the right
+    assert load_image(tmp_path / "camera.png", reduce_to=500).size == (4000, 3000)  # not JPEG

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from ..config import StyleConfig
 from ..options import flag
-from ..web import Limits, Studio, launch, long_side
+from ..web import Limits, Studio, launch, long_side, stop_on_signals
 from .shell import Parser, add_config_options, config_from_args, guarded
 
 
@@ -92,8 +92,6 @@ def _serve(args: argparse.Namespace, defaults: StyleConfig) -> int:
     limits = Limits(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Limits)})
     defaults = defaults.replace(size=min(long_side(defaults.size), limits.max_size),
                                 iterations=min(defaults.iterations, limits.max_iterations))
-    studio = Studio(defaults, limits)
-    studio.check_limits(defaults)
     if importlib.util.find_spec("gradio") is None:
         print("estilo web: error: the web app needs Gradio: pip install 'estilo[web]'",
               file=sys.stderr)
@@ -102,8 +100,16 @@ def _serve(args: argparse.Namespace, defaults: StyleConfig) -> int:
     if busy:
         print(f"estilo web: error: {busy}", file=sys.stderr)
         return 2
+    stopping = stop_on_signals()  # before the studio's folder exists: it always goes
+    studio = Studio(defaults, limits)
     try:
-        launch(studio, host=args.host, port=args.port, share=args.share, auth=args.auth)
+        studio.check_limits(defaults)
+    except BaseException:
+        studio.close()
+        raise
+    try:
+        launch(studio, host=args.host, port=args.port, share=args.share, auth=args.auth,
+               stopping=stopping)
     except OSError as e:  # taken between the check and the start (Gradio: "Cannot find empty port")
         if args.port is None or "port" not in str(e).lower():
             raise

@@ -7,9 +7,14 @@
 One concept a module:
 
 * :mod:`~estilo.web.jobs`: the server side without Gradio: options, limits, uploads made
-  upright and small, the run loop, stop flags, each session's files;
+  upright and small, the run loop (and Continue, Enlarge), stop flags, the server's files;
 * :mod:`~estilo.web.styles`: the bundled paintings (public domain, credited);
-* :mod:`~estilo.web.painted`: the mask painted in the page, as the library's region mask;
+* :mod:`~estilo.web.painted`: the mask painted in the page, as the library's region mask,
+  and a mask image as strokes again;
+* :mod:`~estilo.web.painter`: the page's mask painter (brush, fill, eraser; ``painter.js``);
+* :mod:`~estilo.web.command`: a result as the ``estilo`` commands that repeat it or take it
+  to print size;
+* :mod:`~estilo.web.words`: the page's words for the options and the library's messages;
 * :mod:`~estilo.web.history`: this session's results;
 * :mod:`~estilo.web.app`: the page (Gradio) and :func:`launch`.
 
@@ -17,13 +22,14 @@ Gradio's own safety features stay on (see docs/design: users.md, section 3): one
 time per process (``concurrency_limit=1``), a bounded queue whose position Gradio shows, and
 ``queue(api_open=False)`` so that the REST routes cannot skip it; the limits are checked
 again inside the job; Stop, closing the tab and the time limit set a flag checked after
-every step; Gradio's cache is swept and each session's files go when its tab closes.
+every step; Gradio's cache is swept, each session's files go when its tab closes, and all
+of them when the server stops (SIGTERM, Ctrl-C) or, if it was killed, when the next starts.
 """
 
 from __future__ import annotations
 
-from .app import build_app, launch
+from .app import build_app, launch, stop_on_signals
 from .jobs import GPU_OOM, UI_FIELDS, Limits, Studio, Update, coerce, long_side, ui_fields
 
 __all__ = ["GPU_OOM", "UI_FIELDS", "Limits", "Studio", "Update", "build_app", "coerce",
-           "launch", "long_side", "ui_fields"]
+           "launch", "long_side", "stop_on_signals", "ui_fields"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..options import text
+from .words import choice, label
 
 MAX_ENTRIES = 12
 """Results kept per session; the oldest leaves (and its PNG is removed) beyond this."""
@@ -19,7 +19,8 @@ MAX_ENTRIES = 12
 @dataclass(frozen=True)
 class Entry:
     """One result: the PNG (parameters embedded), the photo at its size, the painting(s) with
-    their weights, and the page's option values."""
+    their weights, the page's option values, its mask (the library's format) if painted,
+    and what it continued (Continue, Enlarge), if anything."""
 
     png: str
     before: str
@@ -28,20 +29,27 @@ class Entry:
     weights: tuple[float, ...]
     values: dict[str, Any]
     status: str
+    mask: str | None = None
+    number: int = 0
+    made: str = ""  # "continued" or "enlarged" when it went further with an earlier one
 
     @property
     def caption(self) -> str:
-        """A short caption under the thumbnail."""
+        """A short caption under the thumbnail: its number and paintings."""
         names = " + ".join(Path(s).stem.replace("_", " ") for s in self.styles)
-        return f"{names} · strength {text('strength', self.values.get('strength', 1.0))}"
+        return f"#{self.number} {names}" + (f" ({self.made})" if self.made else "")
 
     def describe(self) -> str:
-        """The options used, as Markdown (the PNG's embedded parameters say everything)."""
-        lines = [f"**{Path(self.png).name}**: {Path(self.content).name} in the style of "
-                 + ", ".join(f"{Path(s).name} (weight {text('strength', w)})"
-                             for s, w in zip(self.styles, self.weights))]
-        lines += [f"- {name.replace('_', ' ')}: `{text(name, value)}`"
+        """The options used, as Markdown, in the page's words (the PNG's embedded
+        parameters say everything)."""
+        made = f" ({self.made})" if self.made else ""
+        lines = [f"**#{self.number} {Path(self.png).name}**{made}: {Path(self.content).name} in "
+                 "the style of " + ", ".join(f"{Path(s).name} (weight {choice('strength', w)})"
+                                             for s, w in zip(self.styles, self.weights))]
+        lines += [f"- {label(name)}: `{choice(name, value)}`"
                   for name, value in self.values.items()]
+        if self.mask:
+            lines.append("- Where each painting goes: painted")
         return "\n".join(lines)
 
 

@@ -12,26 +12,31 @@ import ctypes
 import dataclasses
 import gc
 import hashlib
+import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
-from ..config import FIELDS, INITS, ConfigError, StyleConfig, choices
+from ..config import FIELDS, INITS, ConfigError, StyleConfig, UserError, choices
 from ..devices import resolve_device, tune
+from ..files import sha256
 from ..io.image import ImageError, load_alpha, load_image, to_pil, working_size
-from ..io.output import save_image
+from ..io.output import read_parameters, save_image
 from ..options import flag, value
+from ..pyramid import Level, plan
+from ..resume import resume_job
 from ..transfer import Job, Step, Stylizer
 from .painted import MAX_STYLES
 
@@ -46,6 +51,10 @@ UI_FIELDS = ARTISTIC + ADVANCED
 STYLE_SIDE = 2  # uploaded paintings are kept at up to this many times the largest size
 GPU_OOM = ("out of GPU memory at this size: choose a smaller size, or wait for the other "
            "jobs on this server")
+ROOT_PREFIX = "estilo-web-"
+"""The server's folder in the temp folder: ``estilo-web-PID-XXXX`` (PID: the server's)."""
+UPLOAD_RECORD = "upload.json"
+"""Beside each prepared upload: the uploaded file's name and sha256 (see :meth:`Studio.prepare`)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,8 @@ class Limits:
 
     max_size: int = 1024            # output long side (px)
     max_iterations: int = 1000      # iterations per level
-    max_pixels: int = 25_000_000    # decoded pixels per uploaded image
+    max_pixels: int = 80_000_000    # pixels per uploaded image (phones take 48-50 MP; a
+                                    # JPEG is decoded at the reduced scale a job can use)
     max_upload_mb: float = 20.0     # bytes per upload, refused by Gradio while streaming
     queue_size: int = 10            # jobs waiting (the running one not counted)
     time_limit: float = 900.0       # seconds per job; 0: none
@@ -77,6 +87,8 @@ class Update:
     status: str
     download: str | None = None
     before: str | None = None
+    mask: str | None = None   # with the PNG: its mask (the library's format), if any
+    number: int = 0           # with the PNG: the session's count of results
 
 
 # --- options --------------------------------------------------------------------------------
@@ -116,7 +128,12 @@ def long_side(size: int | tuple[int, int]) -> int:
 class Studio:
     """The app's state: one :class:`Stylizer` (networks cached), the limits, a stop flag per
     browser session, and each session's folder (its prepared uploads and its results, kept
-    for the session's history and removed when the tab closes)."""
+    for the session's history and removed when the tab closes).
+
+    Everything lives in one folder of the temp folder, ``estilo-web-PID-XXXX``, removed by
+    :meth:`close` (the server calls it on SIGTERM, Ctrl-C and exit); a new Studio first
+    removes the folders of servers that died without it (their PID no longer runs).
+    """
 
     def __init__(self, defaults: StyleConfig | None = None, limits: Limits | None = None) -> None:
         self.defaults = defaults or StyleConfig()
@@ -124,8 +141,14 @@ class Studio:
         self.stylizer = Stylizer()
         self._flags: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
-        self.root = Path(tempfile.mkdtemp(prefix="estilo-web-"))
-        atexit.register(shutil.rmtree, self.root, ignore_errors=True)
+        self._idle = threading.Condition(self._lock)
+        self._busy: dict[str, int] = {}   # runs going on per session
+        self._gone: set[str] = set()      # sessions whose tab closed
+        self._counts: dict[str, int] = {}  # results made per session (their file names)
+        self._closed = False
+        sweep_dead_servers(Path(tempfile.gettempdir()))
+        self.root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-"))
+        atexit.register(self.close, wait=0.0)
 
     # Stop flags, one per session: Stylize clears it, Stop and closing the tab set it.
     def flag(self, session: str) -> threading.Event:
@@ -142,19 +165,41 @@ class Studio:
         self.flag(session).set()
 
     def forget(self, session: str) -> None:
-        """The tab was closed: stop its run, drop its flag and its files."""
+        """The tab was closed: stop its run, drop its flag and its files (those of a run
+        still going on when it has stopped: nothing it makes is kept)."""
         with self._lock:
             flag = self._flags.pop(session, None)
+            self._gone.add(session)
+            busy = self._busy.get(session, 0)
         if flag is not None:
             flag.set()
-        shutil.rmtree(self.folder(session, create=False), ignore_errors=True)
+        if not busy:
+            shutil.rmtree(self.folder(session, create=False), ignore_errors=True)
+
+    def close(self, wait: float = 10.0) -> None:
+        """The server stops: stop every run, give them up to ``wait`` seconds to end, and
+        remove the server's folder (every upload and result). Idempotent."""
+        with self._lock:
+            self._closed = True
+            events = list(self._flags.values())
+        for event in events:
+            event.set()
+        with self._idle:
+            self._idle.wait_for(lambda: not self._busy, timeout=wait)
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def folder(self, session: str, *, create: bool = True) -> Path:
         """The session's folder (its uploads and results), named by a digest of the session:
         the results' embedded parameters name the mask's path, and the session id stays
-        secret."""
+        secret.
+
+        Raises:
+            UserError: the tab was closed or the server is stopping (``create``).
+        """
         path = self.root / hashlib.sha256(session.encode()).hexdigest()[:16]
         if create:
+            if self._closed or session in self._gone:
+                raise UserError("this page was closed or the server is stopping: reload it")
             path.mkdir(exist_ok=True)
         return path
 
@@ -184,38 +229,48 @@ class Studio:
                 raise ConfigError(f"{name} must be between 1 and {limits.max_iterations} on "
                                   f"this server, not {value}")
 
-    def check_upload(self, path: str | os.PathLike[str]) -> Image.Image:
-        """Decode an upload with the server's pixel limit (upright: EXIF orientation applied).
+    def check_upload(self, path: str | os.PathLike[str], *, reduce: bool = False) -> Image.Image:
+        """Decode an upload with the server's pixel limit (upright: EXIF orientation applied;
+        ``reduce``: a JPEG at the reduced scale a job can use).
 
         Raises:
             ImageError: not a usable image (estilo's one-line message, naming the upload).
         """
         path = Path(path)
         try:
-            image = load_image(path, max_pixels=self.limits.max_pixels)
+            image = load_image(path, max_pixels=self.limits.max_pixels,
+                               reduce_to=self._side(style=True) if reduce else None)
             working_size(image.size, None)  # too small for VGG19?
         except ImageError as e:  # name the upload, not the server's temporary path
             message = str(e).replace(repr(str(path)), path.name).replace(str(path), path.name)
             raise ImageError(message) from None
         return image
 
+    def _side(self, *, style: bool) -> int:
+        return self.limits.max_size * (STYLE_SIDE if style else 1)
+
     def prepare(self, path: str | os.PathLike[str], session: str, *, style: bool = False) -> str:
         """Check an upload and keep an upright copy, downsized to what a job can use (a
         photo: the largest size; a painting: :data:`STYLE_SIDE` times that), as a PNG named
-        like the upload in the session's folder; its transparency is kept.
+        like the upload in the session's folder; its transparency is kept. Beside it,
+        :data:`UPLOAD_RECORD` keeps the uploaded file's name and sha256, which the results'
+        parameters carry (so that ``estilo resume`` knows the user's own file).
 
         Raises:
             ImageError: not a usable image (see :meth:`check_upload`).
         """
-        image = self.check_upload(path)
-        alpha = load_alpha(path, max_pixels=self.limits.max_pixels)
+        image = self.check_upload(path, reduce=True)
+        alpha = load_alpha(path, max_pixels=self.limits.max_pixels,
+                           reduce_to=self._side(style=True))
         if alpha is not None:
             image.putalpha(alpha)
-        side = self.limits.max_size * (STYLE_SIDE if style else 1)
+        side = self._side(style=style)
         image.thumbnail((side, side), Image.Resampling.LANCZOS)
         folder = Path(tempfile.mkdtemp(prefix="upload-", dir=self.folder(session)))
         target = folder / (Path(path).stem[:80] + ".png")
         image.save(target, optimize=False)
+        record = {"name": Path(path).name, "sha256": sha256(path)}
+        (folder / UPLOAD_RECORD).write_text(json.dumps(record))
         return str(target)
 
     def run(self, content: str | None, style: str | list[str] | None, values: dict[str, Any],
@@ -231,6 +286,8 @@ class Studio:
         Raises:
             ConfigError, ImageError, WeightsError, DeviceError, NonFiniteError: as the CLI.
         """
+        if not self._kept(session):  # the tab was closed while this job waited
+            return
         styles = [style] if isinstance(style, str) else list(style or [])
         if not content or not styles:
             raise ImageError("choose a photo and at least one painting first "
@@ -240,20 +297,39 @@ class Studio:
         config = self.config(values)
         for path in (content, *styles):
             self.check_upload(path)
-        folder = Path(tempfile.mkdtemp(prefix="result-", dir=self.folder(session)))
-        try:
+
+        def make(folder: Path) -> Job:
+            options = config
             if mask is not None and len(styles) > 1:
-                mask.save(folder / "mask.png")
-                config = config.replace(mask=str(folder / "mask.png"))
-            job = self.stylizer.job(content, styles[0] if len(styles) == 1 else styles, config)
-            tune(resolve_device(config.device))  # backend speed settings: the app's choice
-            yield Update(None, "Starting: loading the network...")
-            yield from self._drive(job, stop, folder)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        finally:
-            free_memory()
+                mask.save(folder / MASK_FILE)
+                options = config.replace(mask=str(folder / MASK_FILE))
+            return self.stylizer.job(content, styles[0] if len(styles) == 1 else styles, options)
+
+        yield from self._session_run(session, stop, make)
+
+    def further(self, saved: str, iterations: int, stop: threading.Event, *,
+                session: str = "anonymous", size: int | None = None
+                ) -> Generator[Update, None, None]:
+        """Go further with a result of this session (``saved``, its PNG): ``iterations``
+        more from its picture (Continue), at ``size`` if given (Enlarge). The library's
+        :func:`~estilo.resume.resume_job`, as ``estilo resume`` runs it.
+
+        Raises:
+            ConfigError, ImageError: as :meth:`run` (beyond the limits, inputs gone).
+        """
+        iterations = coerce("iterations", iterations)
+
+        def make(folder: Path) -> Job:
+            recorded = (read_parameters(saved) or {}).get("config", {}).get("mask")
+            mask = None
+            if recorded:  # each result keeps its own copy (its parent may leave the history)
+                mask = shutil.copyfile(recorded, folder / MASK_FILE)
+            job = resume_job(saved, iterations=iterations, size=size, mask=mask,
+                             stylizer=self.stylizer)
+            self.check_limits(job.config)
+            return job
+
+        yield from self._session_run(session, stop, make)
 
     def discard(self, path: str | os.PathLike[str]) -> None:
         """Remove a result (its folder) that the page no longer shows."""
@@ -261,33 +337,160 @@ class Studio:
         if folder.parent.parent == self.root and folder.name.startswith("result-"):
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _drive(self, job: Job, stop: threading.Event, folder: Path) -> Iterator[Update]:
+    def _session_run(self, session: str, stop: threading.Event,
+                     make: Callable[[Path], Job]) -> Iterator[Update]:
+        """Run the job ``make`` builds in a new result folder of the session, counted as
+        busy (a closed tab's files go when it ends; nothing starts once the server stops)."""
+        with self._lock:
+            if self._closed or session in self._gone:
+                return
+            self._busy[session] = self._busy.get(session, 0) + 1
+            number = self._counts[session] = self._counts.get(session, 0) + 1
+        folder: Path | None = None
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="result-", dir=self.folder(session)))
+            job = make(folder)
+            tune(resolve_device(job.config.device))  # backend speed settings: the app's choice
+            yield Update(None, "Starting: loading the network...")
+            yield from self._drive(job, stop, folder, session, number)
+        except BaseException:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        finally:
+            free_memory()
+            self._leave(session)
+
+    def _leave(self, session: str) -> None:
+        """A run of ``session`` ended: a closed tab's folder goes now; wake :meth:`close`."""
+        with self._idle:
+            self._busy[session] -= 1
+            if not self._busy[session]:
+                del self._busy[session]
+                if session in self._gone:
+                    shutil.rmtree(self.folder(session, create=False), ignore_errors=True)
+            self._idle.notify_all()
+
+    def _kept(self, session: str) -> bool:
+        """Whether a result of ``session`` is still wanted (its tab open, the server up)."""
+        with self._lock:
+            return not self._closed and session not in self._gone
+
+    def _drive(self, job: Job, stop: threading.Event, folder: Path, session: str,
+               number: int) -> Iterator[Update]:
         """Iterate the job's steps until done, stopped or out of time; save the PNG."""
         last: Step | None = None
         reason = "done"
         shown = 0.0
         deadline = time.monotonic() + self.limits.time_limit if self.limits.time_limit else None
+        left = TimeLeft(plan(job.inputs.size, job.config))
         steps = job.steps()
         try:
             for last in steps:
                 reason = interrupted(stop, deadline)
                 if reason != "done":
                     break
+                seconds = left(last)
                 if time.monotonic() - shown >= self.limits.preview_every:
                     shown = time.monotonic()
-                    yield Update(to_pil(job.finish(last.image)), progress_text(last))
+                    yield Update(to_pil(job.finish(last.image)), progress_text(last, seconds))
         finally:
             steps.close()
-        if last is None:
+        if last is None or not self._kept(session):
             shutil.rmtree(folder, ignore_errors=True)
-            yield Update(None, "Stopped before the first iteration; nothing to save.")
+            if last is None:
+                yield Update(None, "Stopped before the first iteration; nothing to save.")
             return
-        result = job.output(job.finish(last.image))
-        path = save_image(result, folder / f"estilo-{time.strftime('%Y%m%d-%H%M%S')}.png",
-                          parameters=job.parameters(last, interrupted=reason != "done"))
+        target = folder / result_name(job, number)
+        params = with_uploads(job.parameters(last, interrupted=reason != "done"))
+        path = save_image(job.output(job.finish(last.image)), target, parameters=params,
+                          alpha=job.inputs.alpha)
+        if path != target:  # the fallback of a failed save: nowhere but the session's folder
+            Path(path).unlink(missing_ok=True)
+            raise UserError("the result could not be saved on the server (is its disk full?); "
+                            "try again later")
         before = folder / "photo.png"
-        job.inputs.content.image.resize(result.size, Image.Resampling.LANCZOS).save(before)
-        yield Update(str(path), final_text(last, reason), str(path), str(before))
+        job.inputs.content.image.resize(job.inputs.size, Image.Resampling.LANCZOS).save(before)
+        yield Update(str(path), final_text(last, reason), str(path), str(before),
+                     job.config.mask, number)
+
+
+def enlarged(side: int, max_size: int) -> int | None:
+    """The next size up from a long side of ``side`` px (twice it, at most ``max_size``);
+    None when ``side`` is already the largest."""
+    return min(2 * side, max_size) if side < max_size else None
+
+
+MASK_FILE = "mask.png"
+"""A result's mask (the library's format, as ``--mask`` takes it), in the result's folder."""
+
+
+def sweep_dead_servers(temp: Path) -> list[Path]:
+    """Remove the folders (``estilo-web-PID-*``) that servers left in ``temp`` when they were
+    killed without cleaning up (their PID no longer runs); return them. POSIX only."""
+    removed: list[Path] = []
+    if os.name != "posix":
+        return removed
+    for folder in temp.glob(f"{ROOT_PREFIX}*-*"):
+        pid = folder.name[len(ROOT_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def result_name(job: Job, number: int) -> str:
+    """A result's file name: the photo's and paintings' names and the session's count,
+    ``cat-starry_night-3.png``."""
+    stems = [re.sub(r"[^\w-]+", "_", Path(source.name).stem)[:24].strip("_") or "image"
+             for source in (job.inputs.content, *job.inputs.styles)]
+    return f"{stems[0]}-{'+'.join(stems[1:])}-{number}.png"
+
+
+def with_uploads(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters with each prepared upload's record (the file as the user uploaded it:
+    name and sha256, see :meth:`Studio.prepare`) as its input's ``upload``."""
+    inputs = params.get("inputs") or {}
+    for entry in [inputs.get("content"), *(inputs.get("styles") or [])]:
+        record = Path(entry["path"]).parent / UPLOAD_RECORD if entry and entry.get("path") else None
+        if record is not None and record.is_file():
+            entry["upload"] = json.loads(record.read_text())
+    return params
+
+
+@dataclass
+class TimeLeft:
+    """Seconds left in a run, from its steps so far: each level's pace is measured from its
+    second step on (the first also computes the level's targets, and the run's first loads
+    the network), and the levels still to come are estimated from it by their pixels."""
+
+    levels: list[Level]
+    _first: dict[int, tuple[int, float]] = field(default_factory=dict)
+    _pace: float | None = None  # seconds per step and pixel
+
+    def __call__(self, step: Step) -> float | None:
+        """The estimate after ``step``; None until two steps of a level were timed."""
+        first = self._first.setdefault(step.level, (step.iteration, step.elapsed))
+        width, height = step.size
+        if step.iteration > first[0]:
+            self._pace = (step.elapsed - first[1]) / (step.iteration - first[0]) / (width * height)
+        if self._pace is None or step.level >= len(self.levels):
+            return None
+        end = sum(level.iterations for level in self.levels[:step.level + 1])
+        pixels = [(end - step.iteration) * width * height]
+        pixels += [level.iterations * level.size[0] * level.size[1]
+                   for level in self.levels[step.level + 1:]]
+        return self._pace * sum(pixels)
 
 
 def interrupted(stop: threading.Event, deadline: float | None) -> str:
@@ -299,12 +502,13 @@ def interrupted(stop: threading.Event, deadline: float | None) -> str:
     return "done"
 
 
-def progress_text(step: Step) -> str:
-    """One status line: iteration, level, loss and the estimated time left."""
-    eta = step.elapsed / step.iteration * (step.total - step.iteration)
+def progress_text(step: Step, left: float | None = None) -> str:
+    """One status line: iteration, level, loss and the time left (``left`` s; None: not
+    known yet)."""
     level = f" · level {step.level + 1}/{step.levels}" if step.levels > 1 else ""
+    eta = "estimating the time left" if left is None else f"about {left:.0f} s left"
     return (f"**Iteration {step.iteration}/{step.total}**{level} at {step.size[0]}x{step.size[1]}"
-            f" · loss {step.loss:.4g} · {step.elapsed:.0f} s elapsed · about {eta:.0f} s left")
+            f" · loss {step.loss:.4g} · {step.elapsed:.0f} s elapsed · {eta}")
 
 
 def final_text(step: Step, reason: str) -> str:
