@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import pytest
 
@@ -7,6 +8,7 @@ from estilo.config import (
     CONV_NAMES,
     FIELDS,
     LAYER_NAMES,
+    USEFUL,
     ConfigError,
     LayerError,
     StyleConfig,
@@ -188,3 +190,13 @@ def test_parse_colour(text: str, rgb: tuple[int, int, int]):
 def test_parse_colour_refuses_non_colours_and_transparency(text: str):
     with pytest.raises(ValueError, match="opaque colour"):
         parse_colour(text)
+
+
+@pytest.mark.parametrize(("option", "value"), [("style_weight", 1e15), ("style_weight", 1e30),
+                                               ("strength", 1e11)])
+def test_style_weights_that_cannot_be_meant_are_refused(option, value):
+    with pytest.raises(ConfigError, match=re.escape(f"{option} {value:g} is beyond what estilo "
+                                                    "can optimise") + ".* its useful range is"):
+        StyleConfig(**{option: value})
+    below = USEFUL[option][2] / 10   # far above its useful range, but taken (with a warning
+    assert getattr(StyleConfig(**{option: below}), option) == below  # if nothing moves)

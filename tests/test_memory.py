@@ -10,6 +10,7 @@ from estilo import StyleConfig, Stylizer
 from estilo.config import ConfigError, parse_memory
 from estilo.io.inputs import prepare
 from estilo.memory import (
+    MARGIN,
     available_bytes,
     estimate_peak_bytes,
     largest_fitting,
@@ -42,10 +43,11 @@ def test_available_memory_is_read_on_cpu():
 
 
 def test_largest_fitting_is_the_boundary():
-    free = estimate_peak_bytes((1000, 750), LAYERS)
+    """The largest side whose estimate, with the margin kept spare, fits."""
+    free = int(estimate_peak_bytes((1000, 750), LAYERS) * (1 + MARGIN))
     side = largest_fitting((4000, 3000), LAYERS, free, dtype=torch.float32, checkpointing=False)
     assert 990 <= side <= 1010
-    assert estimate_peak_bytes((side, side * 3 // 4), LAYERS) <= free
+    assert estimate_peak_bytes((side, side * 3 // 4), LAYERS) * (1 + MARGIN) <= free
 
 
 def test_too_large_a_size_is_refused_with_the_size_that_fits(content_path, style_path,
@@ -61,45 +63,50 @@ def test_too_large_a_size_is_refused_with_the_size_that_fits(content_path, style
 def test_checkpointing_only_when_needed(content_path, style_path, monkeypatch, tiny):
     config = tiny.replace(size=3000, upscale=True)
     inputs = prepare(content_path, style_path, config)
-    layers = config.content_layers + config.style_layers
-    plain = estimate_peak_bytes(inputs.size, layers, style_pixels=64 * 64) \
-        + state_bytes(inputs.size[0] * inputs.size[1], "lbfgs", 50)
-    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: plain + 1)
-    assert plan(inputs, config, torch.device("cpu"), torch.float32).checkpointing is False
-    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: plain - 1)
-    chosen = plan(inputs, config, torch.device("cpu"), torch.float32)
+    cpu, base = torch.device("cpu"), 400 * 1024 ** 2
+    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: 10 ** 13)
+    plain = plan(inputs, config, cpu, torch.float32, base=base)
+    assert (plain.checkpointing, plain.tile) == (False, None)
+    roomy = int(plain.peak * (1 + MARGIN)) + 1
+    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: roomy)
+    assert plan(inputs, config, cpu, torch.float32, base=base).checkpointing is False
+    monkeypatch.setattr("estilo.memory.available_bytes", lambda device: roomy - 2 ** 20)
+    chosen = plan(inputs, config, cpu, torch.float32, base=base)
     assert chosen.checkpointing is True and chosen.tile is None
-    assert plan(inputs, config.replace(checkpointing="on"), torch.device("cpu"),
+    assert chosen.peak * (1 + MARGIN) <= roomy - 2 ** 20 and chosen.peak < plain.peak
+    assert plan(inputs, config.replace(checkpointing="on"), cpu,
                 torch.float32).checkpointing is True
 
 
 CHILD = """
-import json, resource, sys, torch
+import json, sys
 from estilo import StyleConfig, Stylizer
-from estilo.memory import estimate_peak_bytes
 size = int(sys.argv[1])
 config = StyleConfig(weights="caffe", size=size, upscale=True, iterations=2, scales=1,
                      precision="float32", checkpointing="off")
 job = Stylizer().job(sys.argv[2], sys.argv[3], config)
+job.weights()
+estimate = job.memory_plan().peak
 for _ in job.steps():
     pass
-print(json.dumps({"peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                  "estimate": estimate_peak_bytes(job.inputs.size, config.content_layers
-                                                  + config.style_layers)}))
+# VmHWM, not ru_maxrss: that keeps the high-water mark of the process that started this one
+# (vfork then exec), here the test run's
+peak = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+            if line.startswith("VmHWM:"))
+print(json.dumps({"peak": peak, "estimate": estimate}))
 """
 
 
 @pytest.mark.weights
 @pytest.mark.parametrize("size", [96, 256])
-def test_estimate_is_within_a_factor_of_the_measured_peak(content_path, style_path, size):
-    """The estimate errs high, but not by much: measured in a fresh process (real weights)."""
+def test_estimate_is_near_the_measured_peak(content_path, style_path, size):
+    """The plan's estimate (the process as it stands, the run's tensors, the optimiser's
+    state) against the peak RSS of a fresh process with the real weights: within 15 %
+    either way (benchmarks/memory_model.py measures it at print sizes)."""
     done = subprocess.run([sys.executable, "-c", CHILD, str(size), str(content_path),
                            str(style_path)], capture_output=True, text=True, check=True)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    # Low bound 0.5: at these tiny sizes the peak is dominated by the process's fixed part
-    # (torch, the dequantised weights), which varies with what else is installed (measured
-    # 0.64 in a fresh CI clone, 1.25-1.41 in the dev venv).
-    assert 0.5 <= figures["estimate"] / figures["peak"] <= 2.0, figures
+    assert 0.85 <= figures["estimate"] / figures["peak"] <= 1.15, figures
 
 
 def test_optimiser_state_is_counted():
@@ -169,22 +176,30 @@ print(done.stderr)
 """
 
 
-def test_a_capped_run_tiles_and_stays_under_the_cap(content_path, style_path, tmp_path):
-    """A cap that the whole image would not fit under: the run tiles, and its peak RSS,
-    measured in a fresh process, stays under the cap."""
-    cap = 10 ** 9
+@pytest.mark.parametrize(("cap", "size"), [("750MB", 256), ("1GB", 512)])
+def test_a_capped_run_stays_under_the_cap(content_path, style_path, tmp_path, cap, size):
+    """A cap the run must economise under (the plan takes most of it): its peak RSS, measured
+    in a fresh process, stays under the cap, and the estimate is near the peak (the model
+    counts what the process holds; benchmarks/memory_model.py measures it with the real
+    weights at print sizes)."""
     command = [sys.executable, "-m", "estilo", str(content_path), str(style_path), "-o",
-               str(tmp_path / "capped.png"), "--weights", "random", "--size", "320",
-               "--upscale", "--scales", "1", "--iterations", "2", "--precision", "float32",
-               "--max-memory", "1GB"]
+               str(tmp_path / "capped.png"), "--weights", "random", "--size", str(size),
+               "--upscale", "--scales", "1", "--iterations", "1", "--precision", "float32",
+               "--max-memory", cap]
     done = subprocess.run([sys.executable, "-c", CAPPED, *command], capture_output=True,
                           text=True, check=True, env=subprocess_env())
     first, *rest = done.stdout.splitlines()
     code, peak = (int(v) for v in first.split())
     log = "\n".join(rest)
     assert code == 0, log
-    assert re.search(r"estilo: plan at \d+x\d+ px: tiles of", log), log
-    assert peak < cap, (peak, log)
+    planned = re.search(r"estilo: plan at \d+x\d+ px: .*, about ([\d.]+) of ([\d.]+) GiB "
+                        r"\(10 % kept spare\)", log)
+    assert planned, log
+    estimate, limit = (float(v) * 1024 ** 3 for v in planned.groups())
+    assert abs(limit - parse_memory(cap)) < 0.01 * 1024 ** 3
+    assert estimate > 0.8 * limit, log           # the cap binds: a tight plan
+    assert peak <= parse_memory(cap), (peak, log)
+    assert 0.85 * peak <= estimate <= 1.25 * peak, (estimate, peak, log)
 
 
 def test_coarse_levels_keep_lbfgs_when_only_the_finest_need_less(content_path, style_path,
@@ -201,3 +216,30 @@ def test_coarse_levels_keep_lbfgs_when_only_the_finest_need_less(content_path, s
     assert final.tile is not None and (final.optimizer == "adam" or final.history < 50)
     assert all(budget.peak <= parse_memory("4GB") for _, budget in plans)
     assert [level.size for level, _ in plans][-1] == (4000, 3000)
+
+
+def test_a_cap_below_any_size_names_the_memory_a_run_needs(content_path, style_path,
+                                                          monkeypatch):
+    """Not "use --size 16" (sizes under 32 px are refused): the memory the smallest run
+    needs, and a cap of that much plans."""
+    monkeypatch.setattr("estilo.memory.fixed_bytes", lambda device: 400 * 1024 ** 2)
+    config = StyleConfig(weights="random", size=64, max_memory="300MB")
+    with pytest.raises(ConfigError) as info:
+        _plan(content_path, style_path, monkeypatch, config, 64 * 1024 ** 3)
+    text = assert_one_line(info, "--max-memory 300MB", "at any size", "already holds")
+    need = re.search(r"give --max-memory ([\d.]+)GB or more", text)
+    assert need, text
+    assert _plan(content_path, style_path, monkeypatch,
+                 config.replace(max_memory=f"{need.group(1)}GB"), 64 * 1024 ** 3).peak > 0
+
+
+def test_the_size_named_for_a_small_cap_is_one_estilo_takes(content_path, style_path,
+                                                            monkeypatch):
+    monkeypatch.setattr("estilo.memory.fixed_bytes", lambda device: 400 * 1024 ** 2)
+    config = StyleConfig(weights="random", size=(8000, 6000), upscale=True, max_memory="700MB")
+    with pytest.raises(ConfigError) as info:
+        _plan(content_path, style_path, monkeypatch, config, 64 * 1024 ** 3)
+    side = int(re.search(r"--size (\d+) or less", assert_one_line(info, "700MB")).group(1))
+    assert scaled((8000, 6000), side)[1] >= 32
+    _plan(content_path, style_path, monkeypatch, config.replace(size=scaled((8000, 6000), side)),
+          64 * 1024 ** 3)

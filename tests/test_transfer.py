@@ -213,3 +213,36 @@ def test_extra_loss_terms_are_added_and_optimised(content_path, style_path, tiny
     assert steps[0].loss == pytest.approx(sum(steps[0].terms.values()))
     pulled = steps[-1].image
     assert float(((pulled - target) ** 2).mean()) < 0.25 * float(((plain - target) ** 2).mean())
+
+
+def test_a_level_that_goes_back_to_its_best_reports_the_best(content_path, style_path, tiny,
+                                                            caplog):
+    """The last step of a level that ends far above its best carries the best picture and
+    its loss and terms (what the level hands on and a command saves), not the worse last."""
+    ramp = iter([1e3, 3e3, 9e3, 1.2e4])  # 12x the best at the end: no divergence on the way
+
+    def growing(image):
+        return {"ramp": image.sum() * 0 + next(ramp)}
+
+    config = tiny.replace(iterations=4, optimizer="sgd", lr=1e-9)
+    steps = list(Stylizer().job(content_path, style_path, config, extra_loss=growing).steps())
+    assert "going back to the best image" in caplog.text
+    first, last = steps[0], steps[-1]
+    assert last.loss == pytest.approx(first.loss) and last.terms == first.terms
+    assert last.terms["ramp"] == 1e3
+
+
+def test_a_run_that_hands_back_its_start_image_says_so(content_path, style_path, tiny, caplog):
+    """No silent no-progress: a run whose picture did not change warns, naming a weight far
+    outside its useful range when there is one; a run that paints says nothing."""
+    stuck = tiny.replace(optimizer="sgd", lr=1e-12, iterations=2)
+    list(Stylizer().job(content_path, style_path, stuck).steps())
+    assert "the picture hardly changed in 2 iterations" in caplog.text
+    assert "the optimiser made no progress" in caplog.text
+    caplog.clear()
+    list(Stylizer().job(content_path, style_path, stuck.replace(style_weight=1e9)).steps())
+    assert "--style-weight 1e+09 is far above its useful range, about 100 (a hint of the " \
+        "painting) to 1e+07 (the painting alone)" in caplog.text
+    caplog.clear()
+    list(Stylizer().job(content_path, style_path, tiny).steps())
+    assert "hardly changed" not in caplog.text

@@ -93,7 +93,7 @@ def test_time_limit_stops_a_run(tiny: StyleConfig, content_path: Path, style_pat
 @pytest.mark.parametrize(("values", "message"), [
     ({"size": 97}, "size must be at most 96 px on this server"),
     ({"iterations": 51}, "iterations must be between 1 and 50"),
-    ({"iterations": 0}, "iterations must be between 1 and 50"),
+    ({"iterations": 0}, "iterations must be a whole number of at least 1"),
     ({"weights": "/etc/passwd"}, "not settable from the web page: weights"),
     ({"init": "/etc/passwd"}, "init must be one of content, content+noise"),
     ({"pooling": "median"}, "pooling must be one of max, avg"),
@@ -200,6 +200,19 @@ def test_transparency_survives_the_upload(tiny: StyleConfig, tmp_path: Path) -> 
     prepared = _opened(studio.prepare(tmp_path / "cut-out.png", "s"))
     assert prepared.mode == "RGBA" and prepared.getpixel((5, 5))[3] == 255
     assert prepared.getpixel((90, 40))[3] == 0
+
+
+def test_keep_transparency_gives_a_transparent_png(studio: Studio, style_path: Path,
+                                                   tmp_path: Path) -> None:
+    image = make_content((120, 90)).convert("RGBA")
+    image.paste((0, 0, 0, 0), (0, 0, 30, 90))
+    image.save(tmp_path / "cut-out.png")
+    for update in studio.run(str(tmp_path / "cut-out.png"), str(style_path),
+                             {"iterations": 2, "keep_alpha": True}, threading.Event()):
+        if update.download:  # read it now: the temporary folder goes when the run ends
+            saved = _opened(update.download)
+    assert saved.mode == "RGBA" and saved.getpixel((2, 20))[3] == 0
+    assert saved.getpixel((saved.width - 5, 20))[3] == 255
 
 
 def test_two_styles_with_weights_and_a_painted_mask(studio: Studio, content_path: Path,

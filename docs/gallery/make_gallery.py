@@ -7,6 +7,11 @@ so the whole gallery takes a few minutes on a CPU. From the repository root:
 
     python docs/gallery/make_gallery.py            # writes docs/gallery/*.png, docs/demo.jpg
 
+The README shows strength.png, style-scale.png and preserve-color.png in "Start here" (the
+three options that change a picture most) and the others in its gallery; two-regions.png
+(the mask) and content-alpha.png (the photo cut out by an oval) are the inputs its gallery
+commands name.
+
 Each picture is a strip of labelled panels; the labels are the command-line options that
 made each panel (on top of the common ones printed by ``--help``).
 """
@@ -15,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 import time
 from pathlib import Path
 
@@ -105,13 +109,14 @@ def make_mask(path: Path) -> Path:
 
 
 def make_transparent_content(path: Path) -> Path:
-    """The cat photo with an oval cut-out: transparent outside an ellipse."""
+    """The cat photo with an oval cut-out, at 256 px: transparent outside an ellipse."""
     with Image.open(CONTENT) as content:
         rgba = content.convert("RGBA")
+    rgba.thumbnail((256, 256), Image.Resampling.LANCZOS)
     alpha = Image.new("L", rgba.size, 0)
-    ImageDraw.Draw(alpha).ellipse([20, 10, rgba.width - 20, rgba.height - 10], fill=255)
+    ImageDraw.Draw(alpha).ellipse([11, 6, rgba.width - 11, rgba.height - 6], fill=255)
     rgba.putalpha(alpha)
-    rgba.save(path)
+    rgba.save(path, optimize=True)
     return path
 
 
@@ -163,11 +168,10 @@ def main() -> None:
                           (g.run("meancov", [STYLE], style_loss="meancov"), "--style-loss meancov"),
                           (g.run("channels", [STYLE], layer_weighting="channels"),
                            "--layer-weighting channels")])
-    with tempfile.TemporaryDirectory() as folder:
-        cutout = make_transparent_content(Path(folder) / "content-alpha.png")
-        g.save("keep-alpha", [(_thumb(cutout, h), "content with alpha"),
-                              (g.run("alpha", [STYLE], content=cutout, keep_alpha=True),
-                               "--keep-alpha")])
+    cutout = make_transparent_content(args.out / "content-alpha.png")  # the README's command
+    g.save("keep-alpha", [(_thumb(cutout, h), "content with alpha"),
+                          (g.run("alpha", [STYLE], content=cutout, keep_alpha=True),
+                           "--keep-alpha")])
     log.info("gallery done in %.0f s", time.perf_counter() - start)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_type_hints
 
@@ -40,6 +40,18 @@ STRENGTH_UNIT = 10.0
 """The style term at ``strength=1``: ten times the mean relative error of the style layers'
 statistics (against one content term), the balance picked on benchmarks/quality.py."""
 
+USEFUL: dict[str, tuple[float, float, float]] = {
+    "strength": (0.01, 1e3, 1e11),
+    "style_weight": (1e2, 1e7, 1e15),
+}
+"""Per style weight option: (a hint of the painting, the painting alone, the most estilo
+takes). Below the first the picture is the photo; above the second the photo's forms no
+longer count and a larger weight paints the same picture; from the third on the style term
+swamps float32 (non-finite steps, then no step at all), so larger values are refused.
+Estimates from the quality panel (benchmarks/README.md: strength 0.3-3 move a picture along
+the frontier) and the issue's run at style_weight 1e30 (no step taken);
+benchmarks/style_range.py is the measurement that checks them on two pairs (its runs so far:
+benchmarks/results/style-range.jsonl)."""
 
 MIN_TILE = 64
 """The smallest tile side (px): a smaller one spends nearly all its time on its halo."""
@@ -236,9 +248,20 @@ def validate(config: StyleConfig) -> None:
                           f"not {config.tile!r}")
     if config.style_weight is not None:
         _positive(config, "style_weight", zero_ok=True)
-    for name in ("content_weight", "strength", "tv_weight", "chroma_tv_weight", "scales", "scale_iterations",
-                 "iterations"):
+    for name, (low, high, most) in USEFUL.items():
+        value = getattr(config, name)
+        if isinstance(value, (int, float)) and value >= most:
+            raise ConfigError(f"{name} {value:g} is beyond what estilo can optimise (the style "
+                              f"term overflows float32 from about {most:g}): its useful range "
+                              f"is about {low:g} (a hint of the painting) to {high:g} (the "
+                              f"painting alone; more paints the same picture)")
+    for name in ("content_weight", "strength", "tv_weight", "chroma_tv_weight", "scales",
+                 "scale_iterations"):
         _positive(config, name, zero_ok=True)
+    if not isinstance(config.iterations, int) or isinstance(config.iterations, bool) \
+            or config.iterations < 1:
+        raise ConfigError(f"iterations must be a whole number of at least 1 (the iterations "
+                          f"at the output size), not {config.iterations!r}")
     for name in ("lr_factor", "lr_min", "start_size", "lr_patience"):
         _positive(config, name)
     if config.lr is not None:
@@ -261,6 +284,20 @@ def validate(config: StyleConfig) -> None:
         parse_colour(config.background)
     except ValueError as e:
         raise ConfigError(f"background: {e}") from None
+
+
+def outside_useful_range(config: StyleConfig,
+                         spelling: Callable[[str], str] = str) -> str | None:
+    """Why ``config``'s style weight may leave the picture as it was (see :data:`USEFUL`), or
+    None when it is in its useful range; ``spelling`` writes the option's name."""
+    name = "strength" if config.style_weight is None else "style_weight"
+    value = getattr(config, name)
+    low, high, _ = USEFUL[name]
+    if low <= value <= high:
+        return None
+    where = "below" if value < low else "above"
+    return (f"{spelling(name)} {value:g} is far {where} its useful range, about {low:g} (a hint of the "
+            f"painting) to {high:g} (the painting alone)")
 
 
 def _check_size(size: Any, name: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
+
 import torch
 
 from .config import UserError
@@ -85,8 +88,37 @@ def _cpu_has_native_bf16() -> bool:
 
 
 def tune(device: torch.device) -> None:
-    """Backend settings that only make things faster: TF32 and cuDNN autotuning on CUDA."""
+    """Backend settings for a run: TF32 and cuDNN autotuning on CUDA (faster); on every
+    device, freed tensors handed back to the system (:func:`return_freed_memory`)."""
+    return_freed_memory()
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
+
+
+MMAP_THRESHOLD = 1024 ** 2
+"""Allocations from this size (bytes) get their own pages from the system, returned when
+freed (see :func:`return_freed_memory`)."""
+
+
+def return_freed_memory() -> bool:
+    """Have glibc's malloc give allocations of :data:`MMAP_THRESHOLD` and up their own pages,
+    returned to the system when freed; True if it was done (Linux with glibc).
+
+    By default glibc raises that threshold to the size of each large block freed (up to
+    32 MB), after which tensors of up to that size come from the heap, whose freed pages
+    may stay resident: a run in tiles, whose crops vary in size, can then hold more than
+    its tensors, which no estimate counts. A fixed threshold keeps the resident memory to
+    what is in use (benchmarks/README.md, "The memory model").
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
+
+
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h

@@ -1,28 +1,29 @@
 """How much memory a run needs, checked before it starts.
 
-:func:`estimate_peak_bytes` models the peak of one optimisation step at the output size:
-the activations autograd keeps for the backward pass (every ReLU output of the truncated
-VGG19, or with gradient checkpointing only the requested layers plus the largest segment
-being recomputed), then the larger of the float32 copies of the requested activations for
-the losses (forward end) and the gradient buffers of the widest layer (backward), and a
-fixed base (interpreter, torch, weights). The
-constants are calibrated against measured peak RSS on CPU (see tests/test_memory.py and
-benchmarks/README.md); the estimate errs on the high side.
-
-:func:`state_bytes` counts the image-sized tensors of a step, the optimiser's state among
-them (L-BFGS keeps ``history`` pairs: 50 at 24 MP are 29 GB), and
-:func:`estimate_tiled_bytes` a step in tiles (:mod:`estilo.tiling`), bounded by the tile.
+A run's peak resident memory is the process as it stands before the run (interpreter,
+torch, the weights, the decoded images: measured, :func:`fixed_bytes`), what its first
+step adds once whatever the size (:data:`RUNTIME_BYTES`), and the largest level's own
+tensors: :func:`step_bytes` (the activations autograd keeps, the gradient buffers, the
+targets) and :func:`state_bytes` (the image-sized tensors of a step, the optimiser's state
+among them: L-BFGS keeps a pair of image-sized vectors per iteration, up to its history:
+50 pairs at 24 MP are 29 GB). :func:`estimate_tiled_bytes` counts a step in tiles
+(:mod:`estilo.tiling`), bounded by the tile. The figures are calibrated against peak RSS
+measured with ``/usr/bin/time -v`` in fresh processes (benchmarks/memory_model.py; the table
+is in benchmarks/README.md), with freed memory returned to the system
+(:func:`estilo.devices.tune`).
 
 :func:`plan` uses them to fit a run into the available memory or ``max_memory``, whichever
-is less: the image whole (checkpointing only if needed), else tiles, the largest that fit,
-with the longest L-BFGS history that fits, or Adam, or SGD; and to refuse, with a one-line
-:class:`ConfigError` naming the largest size that fits, a run that would be killed halfway
-for lack of memory.
+is less, keeping :data:`MARGIN` of it spare: the image whole (checkpointing only if
+needed), else tiles, the largest that fit, with the longest L-BFGS history that fits, or
+Adam, or SGD; and to refuse, with a one-line :class:`ConfigError` naming the largest size
+that fits (or the memory a run needs at the smallest size), a run that would be killed
+halfway for lack of memory.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,23 +31,35 @@ from pathlib import Path
 import torch
 
 from .config import LAYER_NAMES, ConfigError, StyleConfig, parse_memory, resolve_layer
+from .io.image import MIN_SIDE
 from .io.inputs import Inputs
-from .pyramid import scaled, style_side
+from .pyramid import Level, scaled, style_side
 from .tiling import halo_of
 from .vgg import channels_of, pool_factor
 
 log = logging.getLogger(__name__)
 
 GIB = 1024 ** 3
-BASE_BYTES = 700 * 1024 ** 2   # interpreter, torch, VGG weights, allocator slack (measured)
+MIB = 1024 ** 2
+FIXED_BYTES = 360 * MIB
+"""The process before a run where it cannot be measured (not Linux; a GPU): interpreter,
+torch, the dequantised VGG19 weights, the decoded images (352-372 MiB measured on CPU with
+torch 2.13)."""
+RUNTIME_BYTES = 130 * MIB
+"""What a run's first step adds once, whatever its size: the network's channels-last copy
+of its weights and the convolution library's reordered weights and buffers (measured:
+the peak over the fixed part less the model's per-pixel figures, 125-135 MiB at 128-256 px)."""
+MARGIN = 0.10
+"""The share of the memory limit a plan keeps spare: it fits its estimate times
+(1 + MARGIN) under the limit, for what varies between runs and machines."""
 BACKWARD_BUFFERS = 3           # widest-layer-sized tensors alive during backward (grads, workspace)
-SAFETY = 1.15                  # the estimate's margin over the model
 
 
 def estimate_peak_bytes(size: tuple[int, int], layers: Iterable[str], *,
                         dtype: torch.dtype = torch.float32, checkpointing: bool = False,
-                        style_pixels: int | None = None) -> int:
-    """Estimated peak memory (bytes) of a run whose output is ``size`` (width, height).
+                        style_pixels: int | None = None, base: int = FIXED_BYTES) -> int:
+    """Estimated peak memory (bytes) of a run whose output is ``size`` (width, height),
+    without the optimiser's state (:func:`state_bytes`).
 
     Args:
         size: the output's (width, height); coarser levels need less.
@@ -55,37 +68,76 @@ def estimate_peak_bytes(size: tuple[int, int], layers: Iterable[str], *,
         checkpointing: whether VGG segments are recomputed in backward.
         style_pixels: pixels of the largest style image at the output scale (None: as many
             as the output).
+        base: the process before the run (:func:`fixed_bytes`).
     """
+    return base + RUNTIME_BYTES + step_bytes(size, layers, dtype=dtype,
+                                             checkpointing=checkpointing,
+                                             style_pixels=style_pixels)
+
+
+def step_bytes(size: tuple[int, int], layers: Iterable[str], *,
+               dtype: torch.dtype = torch.float32, checkpointing: bool = False,
+               style_pixels: int | None = None) -> int:
+    """The tensors of one step at ``size`` (see :func:`estimate_peak_bytes`): the larger of
+    the step (activations kept for the backward pass and the gradient buffers) and the
+    targets' forward passes (no gradient)."""
     wanted = {resolve_layer(n) for n in layers}
     names = LAYER_NAMES[: max(LAYER_NAMES.index(n) for n in wanted) + 1]
     pixels = size[0] * size[1]
     elements = {n: channels_of(n) * pixels / pool_factor(n) ** 2 for n in names}
     act = 2 if dtype == torch.bfloat16 else 4
     requested = sum(elements[n] for n in wanted)
-    relus = [n for n in names if n.startswith(("relu", "pool"))]
+    copies = requested * 4 if act != 4 else 0.0   # float32 copies of bfloat16 activations
     if checkpointing:
-        kept = requested * act + _largest_segment(names, wanted, elements) * act
+        kept = max(_recomputed(names, wanted, elements, act), requested * act + copies)
     else:
-        kept = sum(elements[n] for n in set(relus) | wanted) * act
-    widest = max(elements.values())
-    # The float32 copies for the losses are freed (as saved tensors of the Gram matrices)
-    # before the backward pass reaches the widest layers.
-    step = kept + max(requested * 4, widest * (4 + BACKWARD_BUFFERS * act)) + 12 * pixels * 4
+        relus = {n for n in names if n.startswith(("relu", "pool"))}
+        widest = max(elements.values())
+        # The float32 copies for the losses are freed (as saved tensors of the Gram
+        # matrices) before the backward pass reaches the widest layers.
+        kept = sum(elements[n] for n in relus | wanted) * act \
+            + max(copies, widest * (4 + BACKWARD_BUFFERS * act))
+    step = kept + 12 * pixels * 4
     share = (style_pixels or pixels) / pixels       # style activations scale with its pixels
-    targets = ((1 + share) * requested + widest) * 4  # content + style forwards, no grad, float32
-    return int(BASE_BYTES + SAFETY * max(step, targets))
+    targets = ((1 + share) * requested + max(elements.values())) * 4  # no grad, float32
+    return int(max(step, targets))
 
 
-def _largest_segment(names: tuple[str, ...], wanted: set[str],
-                     elements: dict[str, float]) -> float:
-    """Elements kept while the largest checkpointed segment is recomputed."""
-    largest = current = 0.0
+def _recomputed(names: tuple[str, ...], wanted: set[str], elements: dict[str, float],
+                act: int) -> float:
+    """Bytes at the peak of a checkpointed backward pass: while segment k (the layers up to a
+    requested one) is recomputed and run backward, the segments before it keep only their
+    requested outputs (the checkpoints), segment k all its layers' outputs, and two
+    gradients of its widest layer are alive; the segments after it are done and freed."""
+    peak = earlier = 0.0
+    segment: list[str] = []
     for name in names:
-        if name.startswith(("relu", "pool")):
-            current += elements[name]
+        segment.append(name)
         if name in wanted:
-            largest, current = max(largest, current), 0.0
-    return largest
+            inside = sum(elements[n] for n in segment)
+            widest = max(elements[n] for n in segment)
+            peak = max(peak, (earlier + inside) * act + 2 * widest * 4)
+            earlier += elements[name]
+            segment = []
+    return peak
+
+
+def process_bytes() -> int | None:
+    """This process's resident memory now (bytes; Linux), or None where it cannot be read."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def fixed_bytes(device: torch.device) -> int:
+    """What the process holds before a run: its resident memory on CPU where it can be read
+    (so what is installed, imported or cached counts as it is), else :data:`FIXED_BYTES`."""
+    measured = process_bytes() if device.type == "cpu" else None
+    return measured if measured is not None else FIXED_BYTES
 
 
 def available_bytes(device: torch.device) -> int | None:
@@ -132,18 +184,17 @@ def state_bytes(pixels: int, optimizer: str, history: int = 50) -> int:
 
 def estimate_tiled_bytes(size: tuple[int, int], layers: Iterable[str], tile: int, *,
                          content_layers: Iterable[str] = (), dtype: torch.dtype = torch.float32,
-                         checkpointing: bool = False) -> int:
+                         checkpointing: bool = False, base: int = FIXED_BYTES) -> int:
     """Estimated peak (bytes) of a tiled step over an image of ``size``, without the
-    optimiser's state (:func:`state_bytes`): one crop's step (tile and halo), the content's
-    activations at ``content_layers`` kept whole (the content loss's targets), and the base."""
+    optimiser's state (:func:`state_bytes`): the base, one crop's step (tile and halo), and
+    the content's activations at ``content_layers`` kept whole (the content loss's targets)."""
     layers = tuple(layers)
     crop = min(tile + 2 * halo_of(layers), max(size))
     crop_size = (min(crop, size[0]), min(crop, size[1]))
-    step = estimate_peak_bytes(crop_size, layers, dtype=dtype, checkpointing=checkpointing,
-                               style_pixels=_pixels(crop_size)) - BASE_BYTES
     kept = sum(channels_of(n) * _pixels(size) / pool_factor(n) ** 2 * 4
                for n in {resolve_layer(n) for n in content_layers})
-    return int(BASE_BYTES + step + SAFETY * kept)
+    return int(estimate_peak_bytes(crop_size, layers, dtype=dtype, checkpointing=checkpointing,
+                                   style_pixels=_pixels(crop_size), base=base) + kept)
 
 
 @dataclass(frozen=True)
@@ -159,12 +210,14 @@ class Plan:
     limit: int | None = None   # the memory the plan had to fit in (None: unknown)
 
     def describe(self) -> str:
-        """``tiles of 768 px, L-BFGS history 10, checkpointing off, about 6.1 of 8.0 GiB``."""
+        """``tiles of 768 px, L-BFGS history 10, checkpointing off, about 6.12 of 7.45 GiB
+        (10 % kept spare)``."""
         parts = [f"tiles of {self.tile} px" if self.tile else "untiled",
                  f"L-BFGS history {self.history}" if self.optimizer == "lbfgs"
                  else self.optimizer, f"checkpointing {'on' if self.checkpointing else 'off'}"]
-        budget = f" of {self.limit / GIB:.1f}" if self.limit else ""
-        return ", ".join(parts) + f", about {self.peak / GIB:.1f}{budget} GiB"
+        budget = f" of {self.limit / GIB:.2f}" if self.limit else ""
+        spare = f" ({MARGIN:.0%} kept spare)".replace("%", " %") if self.limit else ""
+        return ", ".join(parts) + f", about {self.peak / GIB:.2f}{budget} GiB{spare}"
 
 
 def memory_limit(config: StyleConfig, device: torch.device) -> int | None:
@@ -175,79 +228,108 @@ def memory_limit(config: StyleConfig, device: torch.device) -> int | None:
     return min(known) if known else None
 
 
+def fits(peak: int, limit: int | None) -> bool:
+    """Whether an estimated ``peak`` fits ``limit`` with :data:`MARGIN` spare."""
+    return limit is None or peak * (1 + MARGIN) <= limit
+
+
 def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch.dtype, *,
-         size: tuple[int, int] | None = None) -> Plan:
-    """The plan of a run at ``size`` (a level of its schedule; None: the output's size): the
-    image whole if it fits (checkpointing only if needed), else tiles, the largest that fit,
-    with the longest L-BFGS history that fits (else Adam, else SGD: leaner states); ``tile``
-    forces tiles of that size. Each level of a run has its own plan (:func:`level_plans`):
-    the coarse levels keep L-BFGS's full history when only the finest need less.
+         size: tuple[int, int] | None = None, iterations: int | None = None,
+         base: int | None = None) -> Plan:
+    """The plan of a run at ``size`` (a level of its schedule, with its ``iterations``; None:
+    the output's size and ``config.iterations``): the image whole if it fits (checkpointing
+    only if needed), else tiles, the largest that fit, with the longest L-BFGS history that
+    fits (else Adam, else SGD: leaner states); ``tile`` forces tiles of that size. L-BFGS
+    keeps a pair of image-sized vectors per iteration, up to its history. ``base``: the
+    process before the run (None: :func:`fixed_bytes`). Each level of a run has its own
+    plan (:func:`level_plans`): the coarse levels keep L-BFGS's full history when only the
+    finest need less.
 
     Raises:
         ConfigError: the output size cannot fit even in the smallest tiles with SGD; the
-            message names the largest long side that would.
+            message names the largest long side that would, or the memory the smallest
+            size needs.
     """
     layers = config.content_layers + config.style_layers
     final = size or inputs.size
-    pixels = _pixels(final)
+    steps = iterations if iterations is not None else config.iterations
     style_pixels = max(_pixels(style_side(s.image.size, final, inputs.size, config.style_size,
                                           config.style_scale)) for s in inputs.styles)
     limit = memory_limit(config, device)
+    base = fixed_bytes(device) if base is None else base
     switches = {"on": (True,), "off": (False,)}.get(config.checkpointing, (False, True))
     histories = HISTORIES if config.optimizer == "lbfgs" else (0,)
+
+    def state(optimizer: str, history: int, at: tuple[int, int] = final) -> int:
+        return state_bytes(_pixels(at), optimizer, min(history, steps))
+
     if config.tile is None:
         for checkpointing in switches:
-            peak = estimate_peak_bytes(final, layers, dtype=dtype,
-                                       checkpointing=checkpointing, style_pixels=style_pixels)
-            peak += state_bytes(pixels, config.optimizer, histories[0])
-            if limit is None or peak <= limit:
+            peak = estimate_peak_bytes(final, layers, dtype=dtype, checkpointing=checkpointing,
+                                       style_pixels=style_pixels, base=base) \
+                + state(config.optimizer, histories[0])
+            if fits(peak, limit):
                 return _chosen(Plan(checkpointing, None, config.optimizer, histories[0], peak,
                                     limit))
     leaner = FALLBACKS[FALLBACKS.index(config.optimizer) + 1:] \
         if config.optimizer in FALLBACKS else FALLBACKS
     optimisers: list[tuple[str, int]] = [(config.optimizer, h) for h in histories]
     optimisers += [(name, 0) for name in leaner]
+
+    def tiled(tile: int, checkpointing: bool, at: tuple[int, int] = final) -> int:
+        return estimate_tiled_bytes(at, layers, tile, content_layers=config.content_layers,
+                                    dtype=dtype, checkpointing=checkpointing, base=base)
+
     # The best optimiser state in tiles that are not too slow, then in any tiles.
     for sides in ((config.tile,),) if config.tile else (TILES[:FAST_TILES], TILES):
         for optimizer, history in optimisers:
             for tile in sides:
                 for checkpointing in switches:
-                    peak = estimate_tiled_bytes(final, layers, tile,
-                                                content_layers=config.content_layers,
-                                                dtype=dtype, checkpointing=checkpointing) \
-                        + state_bytes(pixels, optimizer, history)
-                    if limit is None or peak <= limit:
+                    peak = tiled(tile, checkpointing) + state(optimizer, history)
+                    if fits(peak, limit):
                         return _chosen(Plan(checkpointing, tile, optimizer, history, peak,
                                             limit))
     assert limit is not None
     tile, checkpointing = config.tile or TILES[-1], switches[-1]
-    need = estimate_tiled_bytes(final, layers, tile, content_layers=config.content_layers,
-                                dtype=dtype, checkpointing=checkpointing) \
-        + state_bytes(pixels, "sgd")
-    low, high = 16, max(final)
+    need = tiled(tile, checkpointing) + state("sgd", 0)
+    where = f"--max-memory {config.max_memory}" if config.max_memory and \
+        parse_memory(config.max_memory) == limit else f"the {limit / GIB:.2f} GiB available"
+    smallest = math.ceil(MIN_SIDE * max(final) / min(final))  # a short side of MIN_SIDE px
+
+    def fit(side: int) -> bool:
+        at = scaled(final, side)
+        return fits(tiled(tile, checkpointing, at) + state("sgd", 0, at), limit)
+
+    if smallest >= max(final) or not fit(smallest):
+        at = scaled(final, min(smallest, max(final)))
+        least = (tiled(tile, checkpointing, at) + state("sgd", 0, at)) * (1 + MARGIN)
+        raise ConfigError(f"{where} is less than a run needs at any size on {device.type}: "
+                          f"about {least / GIB:.2f} GiB at {at[0]}x{at[1]} px (this process "
+                          f"already holds {base / GIB:.2f} GiB), {MARGIN:.0%} spare included; "
+                          f"give --max-memory {math.ceil(least / 1e8) / 10:g}GB or more"
+                          .replace("%", " %"))
+    low, high = smallest, max(final)
     while low < high:
         mid = (low + high + 1) // 2
-        size = scaled(final, mid)
-        fits = estimate_tiled_bytes(size, layers, tile, content_layers=config.content_layers,
-                                    dtype=dtype, checkpointing=checkpointing) \
-            + state_bytes(_pixels(size), "sgd") <= limit
-        low, high = (mid, high) if fits else (low, mid - 1)
-    where = f"--max-memory {config.max_memory}" if config.max_memory and \
-        parse_memory(config.max_memory) == limit else f"the {limit / GIB:.1f} GiB available"
-    raise ConfigError(f"size {final[0]}x{final[1]} needs about {need / GIB:.1f} GiB "
-                      f"even in tiles of {tile} px with SGD, over {where} on {device.type}: "
-                      f"use --size {low} or less" + ("" if switches[-1] else
-                                                      ", or --checkpointing auto"))
+        low, high = (mid, high) if fit(mid) else (low, mid - 1)
+    raise ConfigError(f"size {final[0]}x{final[1]} needs about "
+                      f"{need * (1 + MARGIN) / GIB:.2f} GiB ({MARGIN:.0%} spare included) even "
+                      f"in tiles of {tile} px with SGD, over {where} on {device.type}: use "
+                      f"--size {low} or less".replace("%", " %")
+                      + ("" if switches[-1] else ", or --checkpointing auto"))
 
 
 def level_plans(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch.dtype,
-                sizes: Iterable[tuple[int, int]]) -> list[Plan]:
-    """The plan of each level (of ``sizes``, coarse to fine) of a run; the output's first, so
-    that a run that cannot fit is refused before anything else is planned."""
-    sizes = tuple(sizes)
-    final = plan(inputs, config, device, dtype)
-    return [final if size == inputs.size else plan(inputs, config, device, dtype, size=size)
-            for size in sizes]
+                levels: Iterable[Level]) -> list[Plan]:
+    """The plan of each level (coarse to fine) of a run; the output's first, so that a run
+    that cannot fit is refused before anything else is planned. One measure of the process
+    before the run serves every level."""
+    levels = tuple(levels)
+    base = fixed_bytes(device)
+    final = plan(inputs, config, device, dtype, base=base)
+    return [final if level.size == inputs.size and level.iterations == config.iterations
+            else plan(inputs, config, device, dtype, size=level.size,
+                      iterations=level.iterations, base=base) for level in levels]
 
 
 def _chosen(chosen: Plan) -> Plan:
@@ -257,14 +339,15 @@ def _chosen(chosen: Plan) -> Plan:
 
 def largest_fitting(size: tuple[int, int], layers: Iterable[str], free: int, *,
                     dtype: torch.dtype, checkpointing: bool) -> int:
-    """The largest long side (aspect of ``size`` kept) whose estimate fits in ``free``."""
+    """The largest long side (aspect of ``size`` kept) whose estimate, :data:`MARGIN` spare
+    included, fits in ``free``."""
     layers = tuple(layers)
     low, high = 16, max(size)
     while low < high:
         mid = (low + high + 1) // 2
-        fits = estimate_peak_bytes(scaled(size, mid), layers, dtype=dtype,
-                                   checkpointing=checkpointing) <= free
-        low, high = (mid, high) if fits else (low, mid - 1)
+        ok = fits(estimate_peak_bytes(scaled(size, mid), layers, dtype=dtype,
+                                      checkpointing=checkpointing), free)
+        low, high = (mid, high) if ok else (low, mid - 1)
     return low
 
 

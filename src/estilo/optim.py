@@ -271,9 +271,15 @@ class PixelDescent:
         return loss > JUMP * self.best_loss or (self.rises >= RUNAWAY_STEPS
                                                 and loss > RUNAWAY * self.best_loss)
 
+    @property
+    def ends_above_best(self) -> bool:
+        """Whether the last loss is far (``WORSE_AT_END``) above the best: :meth:`result` is
+        then the best image."""
+        return self.last_loss > WORSE_AT_END * self.best_loss
+
     def result(self) -> Tensor:
         """The level's image: the final one, or the best one if the run ended far above it."""
-        if self.last_loss > WORSE_AT_END * self.best_loss:
+        if self.ends_above_best:
             log.warning("the loss grew from %.4g to %.4g: going back to the best image",
                         self.best_loss, self.last_loss)
             return self._picture(self.best)

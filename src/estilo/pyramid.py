@@ -75,7 +75,8 @@ def describe(schedule: Sequence[Level]) -> str:
     steps = ", ".join(f"{w}x{h} px x {level.iterations}" for level in schedule
                       for w, h in [level.size])
     count = f"{len(schedule)} level{'s' if len(schedule) > 1 else ''}"
-    return f"{count}: {steps} iterations" + (f" ({total} in all)" if len(schedule) > 1 else "")
+    word = "iteration" if total == 1 else "iterations"
+    return f"{count}: {steps} {word}" + (f" ({total} in all)" if len(schedule) > 1 else "")
 
 
 def upsample(image: Tensor, size: tuple[int, int]) -> Tensor:

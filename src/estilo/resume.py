@@ -34,7 +34,7 @@ from typing import Any
 from .config import ConfigError, StyleConfig
 from .files import sha256
 from .io import metadata
-from .io.image import ImageError
+from .io.image import ImageError, load_image
 from .io.output import read_parameters
 from .transfer import Job, Step, Stylizer
 
@@ -103,6 +103,7 @@ def _parameters(path: Path) -> dict[str, Any]:
     """The embedded parameters of ``path``, checked to be estilo's."""
     params = read_parameters(path)
     if params is None or params.get("format") != metadata.FORMAT:
+        load_image(path)  # not an image at all: say that, and suggest no --init with it
         raise ImageError(f"{str(path)!r} has no estilo parameters (only PNGs written by estilo "
                          f"can be resumed); start a new run with --init {str(path)!r} instead")
     return params

@@ -19,13 +19,14 @@ from PIL import Image
 from torch import Tensor
 
 from . import color, mask, memory, tiling
-from .config import STRENGTH_UNIT, StyleConfig
-from .devices import compute_dtype, resolve_device
+from .config import STRENGTH_UNIT, StyleConfig, outside_useful_range
+from .devices import compute_dtype, resolve_device, return_freed_memory
 from .io import metadata
 from .io.image import resize, to_pil, to_tensor
 from .io.inputs import ImageInput, Inputs, Source, StyleInput, prepare
 from .losses import Objective
 from .optim import NonFiniteError, PixelDescent
+from .options import flag
 from .pyramid import Level, plan, scaled, style_side, upsample
 from .vgg import VGG19Features, channels_of, layer_weights, pool_factor
 from .weights import LoadedWeights, load_weights
@@ -159,19 +160,26 @@ class Job:
         config, inputs = self.config, self.inputs
         device = resolve_device(config.device)                    # 1. device and network
         dtype = compute_dtype(device, config.precision)
+        weights = self.weights()  # loaded first: the plan counts what the process holds
         levels = self.memory_plans()                              # refuses what cannot fit
-        extractor = self.stylizer.extractor(self.weights(), config, device)
+        if config.max_memory:  # a cap asked for: freed tensors go back (as tune() does)
+            return_freed_memory()
+        extractor = self.stylizer.extractor(weights, config, device)
         clock = _Clock(total=sum(level.iterations for level, _ in levels), levels=len(levels),
                        dtype=dtype)
         image = _given_start(self.start_image, config, device)   # None: from config.init
+        start: Tensor | None = None
         for index, (level, budget) in enumerate(levels):          # 2. coarse to fine
             getattr(extractor, "network", extractor).checkpointing = budget.checkpointing
             tiles = _tiles(budget, level, config)
             objective = _objective(extractor, inputs, level, config, device, dtype, tiles)
             losses = _losses(extractor, objective, self.extra_loss, dtype, tiles)  # 3. targets
             image = _start_image(image, inputs, level, config, device)         # 4. start image
+            start = _thumbnail(image) if start is None else start
             image = yield from _optimise(image, losses, _level_config(config, budget), clock,
                                          index, level, budget.history)
+        if start is not None and image is not None:               # 5. did anything happen?
+            _check_progress(start, _thumbnail(image), config, clock.done)
 
     def memory_plan(self) -> memory.Plan:
         """How the output's level fits its memory (tiles, optimiser, checkpointing): see
@@ -184,8 +192,7 @@ class Job:
         device = resolve_device(self.config.device)
         schedule = plan(self.inputs.size, self.config)
         budgets = memory.level_plans(self.inputs, self.config, device,
-                                     compute_dtype(device, self.config.precision),
-                                     [level.size for level in schedule])
+                                     compute_dtype(device, self.config.precision), schedule)
         return list(zip(schedule, budgets))
 
     def weights(self) -> LoadedWeights:
@@ -218,7 +225,9 @@ class Job:
         return mode.finish(image, to_tensor(resize(self.inputs.content.image, (w, h))))
 
     def output(self, image: Tensor) -> Image.Image:
-        """A finished image as PIL: RGB, or RGBA with the content's alpha (``keep_alpha``)."""
+        """A finished image (from :meth:`finish`) as PIL: RGB, or RGBA with the content's
+        alpha (``keep_alpha``). Every application saves this picture with
+        :func:`~estilo.io.output.save_image`, which keeps its alpha."""
         pil = to_pil(image)
         if self.inputs.alpha is not None:
             pil.putalpha(resize(self.inputs.alpha, pil.size))
@@ -419,6 +428,8 @@ def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock,
                            factor=config.lr_factor, min_lr=config.lr_min, history=history,
                            take=True)  # the start image is this level's own
     done = 0
+    best_terms: dict[str, float] = {}
+    final = descent.shown
     while done < level.iterations:
         terms: dict[str, float] = {}
         loss = descent.step(losses(terms))
@@ -426,10 +437,40 @@ def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock,
             continue
         done += 1
         clock.done += 1
+        if loss == descent.best_loss:
+            best_terms = terms
+        shown = descent.shown
+        if done == level.iterations:
+            final = descent.result()
+            if descent.ends_above_best:  # the level hands on its best picture: report that one
+                shown, loss, terms = final, descent.best_loss, best_terms or terms
         yield Step(clock.done, clock.total, index, clock.levels, level.size, loss, terms,
-                   descent.lr, clock.elapsed(), descent.shown)
+                   descent.lr, clock.elapsed(), shown)
     clock.lr = descent.lr
-    return descent.result()
+    return final
+
+
+NO_PROGRESS = 0.5 / 255
+"""A run whose picture changed less than this on average (a 32 x 32 thumbnail, RGB in
+[0, 1]) made no progress: the start image is what it hands back (a weight far outside its
+useful range does this, see :data:`estilo.config.USEFUL`)."""
+
+
+def _thumbnail(image: Tensor) -> Tensor:
+    """A 32 x 32 average of an image (1 x 3 x H x W), to compare pictures of any size."""
+    return torch.nn.functional.adaptive_avg_pool2d(image.detach().float(), 32).cpu()
+
+
+def _check_progress(start: Tensor, end: Tensor, config: StyleConfig, iterations: int) -> None:
+    """Warn when a run handed back its start image (:data:`NO_PROGRESS`), naming the likely
+    cause; a run without a style term may well leave the picture as it was."""
+    change = float((end - start).abs().mean())
+    if change >= NO_PROGRESS or config.strength == 0 or config.style_weight == 0:
+        return
+    log.warning("the picture hardly changed in %d iteration%s (by %.2f of 255 levels on "
+                "average): %s", iterations, "" if iterations == 1 else "s", change * 255,
+                outside_useful_range(config, flag)
+                or "the optimiser made no progress; try the default --lr and loss weights")
 
 
 def _loss_function(extractor: VGG19Features, objective: Terms, dtype: torch.dtype,

@@ -183,8 +183,11 @@ def _torch_load(path: Path) -> Mapping[str, Tensor]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"weights file not found: {str(path)!r}") from None
-    except Exception as e:  # noqa: BLE001 - torch.load raises many kinds on a bad file
+    except (IsADirectoryError, PermissionError) as e:
         raise WeightsError(f"cannot read weights file {str(path)!r}: {_reason(e)}") from None
+    except Exception:  # noqa: BLE001 - torch.load raises many kinds (KeyError 101 ...) on a bad file
+        raise WeightsError(f"{str(path)!r} is not a PyTorch weights file: give a VGG19 state "
+                           "dict saved with torch.save, or --weights caffe") from None
 
 _SOURCES: dict[str, Callable[[str], LoadedWeights]] = {
     "caffe": _caffe,

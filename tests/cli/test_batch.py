@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from estilo import cli
 from estilo.cli import stylize
@@ -75,7 +76,13 @@ def test_cli_batch_stopped_by_a_signal_keeps_finished_items(tmp_path, images, si
     command = [sys.executable, "-m", "estilo", "batch", *map(str, images["contents"]),
                "--style", *map(str, images["styles"]), "-o", str(out), "--workers", "2",
                "-q", *FAST, "--iterations", "400"]
-    process = subprocess.Popen(command, env=subprocess_env(), stderr=subprocess.PIPE, text=True)
+    # The child gets the signal's default action, as from a terminal, then execs estilo: a
+    # suite started in the background (`make test &`, nohup, some CI runners) has SIGINT
+    # ignored, and an ignored signal stays ignored in children.
+    default = (f"import os, signal, sys; signal.signal({int(sig)}, signal.SIG_DFL); "
+               "os.execv(sys.executable, sys.argv[1:])")
+    process = subprocess.Popen([sys.executable, "-c", default, *command], env=subprocess_env(),
+                               stderr=subprocess.PIPE, text=True)
     wait_for(lambda: list(out.glob("*.png")) or process.poll() is not None,
              what="the first finished item")
     process.send_signal(sig)
@@ -85,3 +92,17 @@ def test_cli_batch_stopped_by_a_signal_keeps_finished_items(tmp_path, images, si
     assert summary["interrupted"] is True and 1 <= summary["done"] < 4
     assert len(list(out.glob("*.png"))) == summary["done"]
     assert "run again to finish" in err
+
+
+def test_cli_batch_keeps_the_transparency_asked_for(tmp_path, images):
+    photos = tmp_path / "cut-out"
+    photos.mkdir()
+    rgba = Image.open(images["contents"][0]).convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
+    rgba.save(photos / "cut.png")
+    out = tmp_path / "out"
+    assert cli.main(["batch", str(photos), "--style", str(images["styles"][0]), "-o", str(out),
+                     "--keep-alpha", "--workers", "1", "-q", *FAST]) == 0
+    (written,) = out.glob("*.png")
+    with Image.open(written) as image:
+        assert image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 50

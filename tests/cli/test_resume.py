@@ -123,7 +123,7 @@ def test_changed_inputs_are_refused_unless_no_verify(content_path, style_path, t
     assert cli.main(["resume", str(out), "-q", "--no-verify"]) == 0
 
 
-@pytest.mark.parametrize("case", ["plain_png", "jpeg", "missing", "exists"])
+@pytest.mark.parametrize("case", ["plain_png", "jpeg", "missing", "exists", "not_an_image"])
 def test_unusable_saved_files_exit_2(case, content_path, style_path, tmp_path, capsys):
     saved = tmp_path / "saved.png"
     argv = ["resume", str(saved), "-q"]
@@ -133,6 +133,8 @@ def test_unusable_saved_files_exit_2(case, content_path, style_path, tmp_path, c
         saved = tmp_path / "saved.jpg"
         Image.new("RGB", (40, 40)).save(saved)
         argv = ["resume", str(saved), "-q"]
+    elif case == "not_an_image":  # a text file: no --init suggested with it
+        saved.write_text("hello\n")
     elif case == "exists":
         assert cli.main([str(content_path), str(style_path), "-o", str(saved), *FAST,
                          "--iterations", "1"]) == 0
@@ -141,7 +143,9 @@ def test_unusable_saved_files_exit_2(case, content_path, style_path, tmp_path, c
     capsys.readouterr()
     err = _one_line(capsys, cli.main(argv))
     assert {"plain_png": "no estilo parameters", "jpeg": "no estilo parameters",
-            "missing": "check the path", "exists": "--overwrite"}[case] in err
+            "missing": "check the path", "exists": "--overwrite",
+            "not_an_image": "not a supported image"}[case] in err
+    assert case != "not_an_image" or "--init" not in err
 
 
 def test_resume_reports_the_count_the_file_records(content_path, style_path, tmp_path,

@@ -292,7 +292,8 @@ def test_style_count_errors_are_one_line(content_path, style_path, tmp_path, cap
     assert info.value.code == 2 and "style" in capsys.readouterr().err
     err = _one_line_error(capsys, cli.main([str(content_path), str(style_path), "--style-blend",
                                             "1,2", "-o", str(out), *FAST]))
-    assert err.startswith("estilo: error: --style-blend has 2 weights for 1 styles")
+    assert err == ("estilo: error: --style-blend has 2 weights but 1 style was given: give one "
+                   "weight per style (a folder counts as one), or leave --style-blend out")
     err = _one_line_error(capsys, cli.main([str(content_path), str(style_path), "--mask",
                                             str(_two_region_mask(tmp_path)), "-o", str(out), *FAST]))
     assert "two styles" in err
@@ -336,7 +337,9 @@ def test_option_messages_name_the_flag_typed(content_path, style_path, tmp_path,
     err = _one_line_error(capsys, cli.main([*run, "--lr-factor", "1.5"]))
     assert err.startswith("estilo: error: --lr-factor must be between 0 and 1")
     err = _one_line_error(capsys, cli.main([*run, "--iterations", "-1"]))
-    assert err.startswith("estilo: error: --iterations must be a non-negative number")
+    assert err.startswith("estilo: error: --iterations must be a whole number of at least 1")
+    err = _one_line_error(capsys, cli.main([*run, "--iterations", "0"]))
+    assert err.startswith("estilo: error: --iterations must be a whole number of at least 1")
     err = _one_line_error(capsys, cli.main([*run, "--content-layer-weights", "1,2"]))
     assert err.startswith("estilo: error: --content-layer-weights has 2 values for 1 content")
 

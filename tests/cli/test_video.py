@@ -81,6 +81,7 @@ def test_running_again_continues(clip, style_path, tmp_path, capsys):
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     (tmp / "notes.mp4").write_text("not a video")
+    (tmp / "notes.txt").write_text("lorem ipsum dolor sit amet " * 100)  # FFmpeg's tty demuxer
     Image.new("RGB", (64, 48)).save(tmp / "still.png")
     write_clip(tmp / "sound.m4a", panning(4), audio=True, video=False)
     whole = write_clip(tmp / "whole.mp4", panning(6))
@@ -92,6 +93,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "missing": (["nowhere.mp4"], "no such file"),
         "not a video": ([str(tmp / "notes.mp4")], "cannot decode"),
         "a still image": ([str(tmp / "still.png")], "still image"),
+        "a text file": ([str(tmp / "notes.txt")], "is a text file, not a video"),
         "no video stream": ([str(tmp / "sound.m4a")], "no video stream"),
         "truncated": ([str(tmp / "cut.mp4")], "cannot decode"),
         "an empty folder": ([str(tmp / "empty")], "has no frames"),
@@ -103,7 +105,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "not a video", "a still image", "no video stream",
+@pytest.mark.parametrize("case", ["missing", "not a video", "a still image", "a text file",
+                                  "no video stream",
                                   "truncated", "an empty folder", "too long", "bad suffix",
                                   "output exists", "output is the input", "bad option"])
 def test_bad_inputs_exit_2_with_one_line_and_write_nothing(case, style_path, tmp_path,
@@ -158,10 +161,52 @@ def test_the_readme_names_every_option_of_estilo_video():
     assert own and [o for o in own if f"`{o}" not in section] == []
 
 
-def test_odd_sizes_lose_one_column_or_row_in_h264(clip, style_path, tmp_path):
+def test_odd_sizes_are_painted_even_for_h264_and_said(clip, style_path, tmp_path, capsys,
+                                                      caplog):
     out = tmp_path / "odd.mp4"
-    assert cli.main(["video", str(clip), str(style_path), "-o", str(out), "-q", *FAST,
+    assert cli.main(["video", str(clip), str(style_path), "-o", str(out), *FAST,
                      "--size", "47", "--keep-frames"]) == 0
+    assert "need even sides: the frames are painted at 46x34, not 47x35" in caplog.text
+    assert "4 frames of 46x34 px" in capsys.readouterr().err  # the plan says the true size
     with Image.open(tmp_path / "odd_frames" / "frame_000001.png") as first:
-        assert first.size == (47, 35)
+        assert first.size == (46, 34)
     assert decoded(out)[0].shape == (34, 46, 3)
+    folder = tmp_path / "odd-frames"   # PNG frames keep any size
+    assert cli.main(["video", str(clip), str(style_path), "-o", str(folder), "-q", *FAST,
+                     "--size", "47"]) == 0
+    with Image.open(folder / "frame_000001.png") as first:
+        assert first.size == (47, 35)
+
+
+def test_a_gif_plays_at_the_clips_rate(style_path, tmp_path):
+    source = write_clip(tmp_path / "c24.mp4", panning(6, size=(64, 48)), fps=24)
+    gif = tmp_path / "a.gif"
+    assert cli.main(["video", str(source), str(style_path), "-o", str(gif), "-q", *FAST]) == 0
+    with Image.open(gif) as image:
+        durations = []
+        for k in range(image.n_frames):
+            image.seek(k)
+            durations.append(image.info["duration"])
+    assert set(durations) <= {40, 50} and sum(durations) == 250  # 6 frames at 24 fps: 0.25 s
+
+
+def test_a_folder_of_transparent_frames_keeps_its_alpha(style_path, tmp_path, caplog):
+    source = tmp_path / "in"
+    source.mkdir()
+    for i, frame in enumerate(panning(3, size=(64, 48)), start=1):
+        rgba = frame.convert("RGBA")
+        alpha = Image.new("L", frame.size, 255)
+        alpha.paste(0, (0, 0, 20, 48))  # the left third transparent
+        rgba.putalpha(alpha)
+        rgba.save(source / f"{i}.png")
+    out = tmp_path / "out"
+    assert cli.main(["video", str(source), str(style_path), "-o", str(out), "-q",
+                     "--keep-alpha", *FAST]) == 0
+    for i in (1, 3):
+        with Image.open(out / f"frame_{i:06d}.png") as frame:
+            assert frame.mode == "RGBA"
+            assert frame.getpixel((2, 20))[3] == 0 and frame.getpixel((40, 20))[3] == 255
+    mp4 = tmp_path / "painted.mp4"
+    assert cli.main(["video", str(source), str(style_path), "-o", str(mp4), "--keep-alpha",
+                     *FAST]) == 0
+    assert "MP4 cannot store transparency" in caplog.text

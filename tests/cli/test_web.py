@@ -38,3 +38,18 @@ def test_bad_limits_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert "scale_iterations must be between 1 and 10" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="--queue-size must be positive"):
         Limits(queue_size=0)
+
+
+def test_a_busy_port_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    from estilo.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["web", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" not in err, err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "give another --port" in err

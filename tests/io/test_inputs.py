@@ -27,7 +27,7 @@ def test_an_empty_style_folder_is_an_error(content_path, tmp_path):
 
 
 def test_blend_weights_must_match_the_styles(content_path, style_path):
-    with pytest.raises(ConfigError, match="2 weights for 3 styles"):
+    with pytest.raises(ConfigError, match="2 weights but 3 styles were given"):
         prepare(content_path, [style_path] * 3, StyleConfig(style_blend=(1, 1)))
     assert prepare(content_path, [style_path] * 2, StyleConfig(style_blend=(3, 7))).style_count == 2
 
@@ -43,3 +43,14 @@ def test_keep_alpha_loads_the_contents_alpha(content_path, style_path, tiny, tmp
     assert Stylizer().run(path, style_path, tiny.replace(iterations=1)).image.mode == "RGB"
     opaque = Stylizer().run(content_path, style_path, tiny.replace(keep_alpha=True, iterations=1))
     assert opaque.image.mode == "RGB"
+
+
+def test_a_small_photo_at_the_default_size_says_nothing(tmp_path, style_path, caplog):
+    """The default size is not something the user asked for: the photo's own size is used
+    without a warning (``make demo``'s first impression); a size asked for is warned about."""
+    small = tmp_path / "small.png"
+    Image.new("RGB", (120, 90), (90, 140, 200)).save(small)
+    assert prepare(small, style_path, StyleConfig()).size == (120, 90)
+    assert "larger than the image" not in caplog.text
+    assert prepare(small, style_path, StyleConfig(size=200)).size == (120, 90)
+    assert "target size 200x150 is larger than the image (120x90)" in caplog.text

@@ -44,7 +44,8 @@ class Parser(argparse.ArgumentParser):
 
 def add_run_flags(parser: argparse.ArgumentParser) -> None:
     """``-q`` and ``--debug``, as every command that runs something takes them."""
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print nothing but errors (no plan, progress or final line)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
 

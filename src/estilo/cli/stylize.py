@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ..devices import resolve_device, tune
-from ..io.image import to_pil
 from ..io.metadata import version
 from ..io.output import check_output_path, save_image
 from ..pyramid import describe, plan
@@ -156,16 +155,16 @@ class Saver:
 
     def intermediate(self, step: Step) -> None:
         """Save ``step``'s image as a partial result."""
-        saved = save_image(to_pil(self.job.finish(step.image)), self.spare or self.output,
-                           alpha=self.job.inputs.alpha,
+        saved = save_image(self.job.output(self.job.finish(step.image)),
+                           self.spare or self.output,
                            parameters=self.job.parameters(step, partial=True))
         self.spare = saved if saved != self.output else None
 
     def final(self, step: Step, *, interrupted: bool) -> tuple[Path, dict[str, Any]]:
         """Save ``step``'s image as the result; return where it went and what it embeds."""
         params = self.job.parameters(step, interrupted=interrupted)
-        saved = save_image(to_pil(self.job.finish(step.image)), self.output,
-                           alpha=self.job.inputs.alpha, parameters=params)
+        saved = save_image(self.job.output(self.job.finish(step.image)), self.output,
+                           parameters=params)
         if self.spare is not None and self.spare != saved:
             self.spare.unlink(missing_ok=True)
         return saved, params

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import importlib.util
 import ipaddress
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -95,6 +96,10 @@ def _serve(args: argparse.Namespace, defaults: StyleConfig) -> int:
         print("estilo web: error: the web app needs Gradio: pip install 'estilo[web]'",
               file=sys.stderr)
         return 2
+    busy = port_problem(args.host, args.port)
+    if busy:
+        print(f"estilo web: error: {busy}", file=sys.stderr)
+        return 2
     stopping = stop_on_signals()  # before the studio's folder exists: it always goes
     studio = Studio(defaults, limits)
     try:
@@ -102,6 +107,25 @@ def _serve(args: argparse.Namespace, defaults: StyleConfig) -> int:
     except BaseException:
         studio.close()
         raise
-    launch(studio, host=args.host, port=args.port, share=args.share, auth=args.auth,
-           stopping=stopping)
+    try:
+        launch(studio, host=args.host, port=args.port, share=args.share, auth=args.auth,
+               stopping=stopping)
+    except OSError as e:  # taken between the check and the start (Gradio: "Cannot find empty port")
+        if args.port is None or "port" not in str(e).lower():
+            raise
+        print(f"estilo web: error: {port_problem(args.host, args.port) or e}", file=sys.stderr)
+        return 2
     return 0
+
+
+def port_problem(host: str, port: int | None) -> str | None:
+    """Why ``estilo web`` cannot listen on ``host:port`` (a port in use), or None."""
+    if port is None:
+        return None  # Gradio takes the first free port from 7860
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as e:
+        return (f"cannot listen on {host}:{port} ({e.strerror or e}): give another --port, "
+                "or leave --port out to take the first free one from 7860")
+    return None

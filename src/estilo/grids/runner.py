@@ -29,7 +29,7 @@ from ..io.inputs import ImageInput, Source, StyleInput
 from ..io.metadata import run_key
 from ..io.output import OutputError, check_output_path, read_parameters, save_image
 from ..losses import Objective
-from ..options import text, values
+from ..options import flag, text, values
 from ..pyramid import plan, style_side
 from ..transfer import Job, NonFiniteError, Step, Stylizer
 from . import sheet
@@ -108,7 +108,7 @@ class Evaluator:
         """``{"content": ..., "style": ...}`` for a row's final image, the style loss against
         ``styles`` (the row's style images; default: those of the job it was built with)."""
         objective = self.objective_for(styles or self.styles)
-        x = self._tensor(image)
+        x = self._tensor(image.convert("RGB"))  # a kept alpha (keep_alpha) is not painted
         with torch.no_grad():
             terms = objective(self.net(x), x)
         return {"content": float(terms["content"]), "style": float(terms["style"])}
@@ -125,6 +125,8 @@ class Grid:
         given = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
         rows = configs(spec, overrides)
         row_styles = [pick_style(spec.style(i), style, given, i + 1) for i in range(len(rows))]
+        replaced = sorted({k for row in spec.rows for k in row} & set(overrides or {}))
+        numbers, rows, row_styles = distinct_rows(rows, row_styles, replaced)
         paths = [p for p in (content, *given, *row_styles) if isinstance(p, (str, os.PathLike))]
         _refuse_existing(Path(output).expanduser(), overwrite or resume, "sheet")
         self.output = check_output_path(output, overwrite=overwrite or resume, inputs=paths)
@@ -141,7 +143,8 @@ class Grid:
                              if t) for c, k in zip(rows, keys)]
         self.rows = [Row(i, c, caption, folder / f"{i:0{width}d}-{slug(caption)}.png",
                          " + ".join(s.name for s in job.inputs.styles))
-                     for i, (c, caption, job) in enumerate(zip(rows, captions, self.jobs), start=1)]
+                     for i, c, caption, job in zip(numbers, rows, captions, self.jobs)]
+        self._job_of = {row.index: job for row, job in zip(self.rows, self.jobs)}
         for row in self.rows:
             _refuse_existing(row.path, overwrite or resume, "row image")
             check_output_path(row.path, overwrite=overwrite or resume, inputs=paths)
@@ -159,7 +162,7 @@ class Grid:
     def total_iterations(self) -> int:
         """Iterations over all pending rows (for a progress bar)."""
         return sum(sum(level.iterations for level in plan(job.inputs.size, job.config))
-                   for r in self.pending() for job in [self.jobs[r.index - 1]])
+                   for r in self.pending() for job in [self._job_of[r.index]])
 
     def steps(self) -> Generator[GridStep, None, None]:
         """Run every pending row, yielding a :class:`GridStep` after each iteration.
@@ -241,7 +244,7 @@ class Grid:
 
     def _run_row(self, row: Row, position: int, pending: int,
                  evaluator: Evaluator) -> Generator[GridStep, None, None]:
-        job, start = self.jobs[row.index - 1], time.perf_counter()
+        job, start = self._job_of[row.index], time.perf_counter()
         last: Step | None = None
         status = "done"
         try:
@@ -279,11 +282,11 @@ class Grid:
         if path != row.path:
             shutil.copyfile(path, row.path)
         with Image.open(row.path) as im:
-            image = im.convert("RGB")
+            image = im.convert("RGBA" if "A" in im.getbands() else "RGB")
         params = read_parameters(row.path) or {}
         wall = float((params.get("grid") or {}).get("wall_s", params.get("elapsed_s", 0.0)))
         return RowResult(row, "resumed", image, int(params.get("iterations_done", 0)), wall,
-                         evaluator(image, self.jobs[row.index - 1].inputs.styles))
+                         evaluator(image, self._job_of[row.index].inputs.styles))
 
     def _sheet_parameters(self, done: Sequence[RowResult]) -> dict[str, Any]:
         first = self.jobs[0].parameters(None)
@@ -332,6 +335,38 @@ def pick_style(choice: StyleChoice, style: StyleInput, given: Sequence[ImageInpu
                     index, choice, len(given))
         return given[0]
     return given[choice - 1]
+
+
+def distinct_rows(rows: Sequence[StyleConfig], styles: Sequence[StyleInput],
+                  replaced: Sequence[str] = ()) -> tuple[list[int], list[StyleConfig],
+                                                         list[StyleInput]]:
+    """The rows' numbers (1-based), configs and styles without the rows that repeat an earlier
+    one, with a warning naming them: ``replaced``, the rows' options that an option for every
+    row replaced, can make rows one run (the report's rows 5 and 6 differ only in size:
+    ``--size 64`` makes them the same), and so can one style for rows that name two."""
+    seen: dict[tuple[str, str], int] = {}
+    numbers: list[int] = []
+    kept: list[StyleConfig] = []
+    kept_styles: list[StyleInput] = []
+    for number, (config, style) in enumerate(zip(rows, styles), start=1):
+        key = (repr(sorted(config.to_dict().items())), _style_key(style))
+        if key in seen:
+            why = f" once {', '.join(flag(n) for n in replaced)} applies to every row" \
+                if replaced else ""
+            log.warning("rows %d and %d are the same run%s: row %d is left out", seen[key],
+                        number, why, number)
+            continue
+        seen[key] = number
+        numbers.append(number)
+        kept.append(config)
+        kept_styles.append(style)
+    return numbers, kept, kept_styles
+
+
+def _style_key(style: StyleInput) -> str:
+    items = [style] if isinstance(style, (str, os.PathLike, Image.Image)) else list(style)
+    return repr([str(Path(i).expanduser().resolve()) if isinstance(i, (str, os.PathLike))
+                 else id(i) for i in items])
 
 
 ROW_NAME = re.compile(r"\d+-.*\.png")

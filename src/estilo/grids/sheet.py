@@ -83,7 +83,7 @@ def contact_sheet(tiles: Sequence[tuple[str, Image.Image]], *, tile: int = TILE,
     each is centred above its caption.
     """
     face = font()
-    fitted = [ImageOps.contain(im.convert("RGB"), (tile, tile), Image.Resampling.LANCZOS)
+    fitted = [ImageOps.contain(_on_background(im), (tile, tile), Image.Resampling.LANCZOS)
               for _, im in tiles]
     captions = [wrap(text, tile, face) for text, _ in tiles]
     image_h = max((f.height for f in fitted), default=tile)
@@ -97,6 +97,14 @@ def contact_sheet(tiles: Sequence[tuple[str, Image.Image]], *, tile: int = TILE,
         for k, line in enumerate(lines):
             draw.text((x, y + image_h + 6 + k * LINE), line, fill=INK, font=face)
     return canvas
+
+
+def _on_background(image: Image.Image) -> Image.Image:
+    """``image`` as RGB, a transparent one (``keep_alpha`` rows) shown on the sheet's colour."""
+    if "A" not in image.getbands():
+        return image.convert("RGB")
+    canvas = Image.new("RGBA", image.size, BACKGROUND)
+    return Image.alpha_composite(canvas, image.convert("RGBA")).convert("RGB")
 
 
 def write_csv(path: str | os.PathLike[str], header: Sequence[str],

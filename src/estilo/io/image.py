@@ -426,6 +426,7 @@ def working_size(
     *,
     allow_upscale: bool = False,
     min_side: int = MIN_SIDE,
+    warn: bool = True,
 ) -> tuple[int, int]:
     """Compute the ``(width, height)`` to work at.
 
@@ -434,8 +435,10 @@ def working_size(
         target: Long side in px (aspect kept, rounded), an exact ``(width, height)``, or None
             for the image's own size.
         allow_upscale: Allow a target larger than the image; otherwise the image's own size is
-            used and a warning is logged.
+            used and (``warn``) a warning is logged.
         min_side: Smallest allowed short side of the result, in px.
+        warn: Say so when the image's size replaces a larger target (False: the target was
+            not asked for, e.g. the default size).
 
     Returns:
         The working ``(width, height)``.
@@ -448,10 +451,11 @@ def working_size(
     width, height = size
     new = _target_size(size, target)
     if not allow_upscale and (new[0] > width or new[1] > height):
-        logger.warning(
-            "target size %dx%d is larger than the image (%dx%d): using the image's size "
-            "(upscaling is off)", new[0], new[1], width, height,
-        )  # fmt: skip
+        if warn:
+            logger.warning(
+                "target size %dx%d is larger than the image (%dx%d): using the image's size "
+                "(upscaling is off)", new[0], new[1], width, height,
+            )  # fmt: skip
         new = (width, height)
     if min(new) < min_side:
         raise ImageError(

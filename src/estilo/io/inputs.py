@@ -86,13 +86,16 @@ def prepare(content: ImageInput, style: StyleInput, config: StyleConfig) -> Inpu
     if not styles:
         raise ConfigError("give at least one style image")
     init = None if config.init in INITS else load_source(config.init, background)
-    size = working_size(content_src.image.size, config.size, allow_upscale=config.upscale)
+    size = working_size(content_src.image.size, config.size, allow_upscale=config.upscale,
+                        warn=config.size != StyleConfig().size)  # a size the user asked for
     for s in styles:
         working_size(s.image.size, None)  # the style must be usable at its own size
     count = max(groups) + 1
     if config.style_blend is not None and len(config.style_blend) != count:
-        raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {count} "
-                          "styles: give one weight per style (a folder counts as one)")
+        given = "1 style was" if count == 1 else f"{count} styles were"
+        raise ConfigError(f"style_blend has {len(config.style_blend)} weights but {given} "
+                          "given: give one weight per style (a folder counts as one)"
+                          + (", or leave style_blend out" if count == 1 else ""))
     mask_src = load_source(config.mask) if config.mask is not None else None
     if mask_src is not None:
         check_mask(mask_src.image, content_src.image.size, count)

@@ -134,12 +134,14 @@ def save_image(
     (with a numeric suffix if taken), a warning is logged, and that path is returned.
 
     Args:
-        img: The image (converted to RGB).
+        img: The image: RGB, or RGBA (what :meth:`estilo.transfer.Job.output` gives with
+            ``keep_alpha``), whose alpha is kept; other modes are converted to RGB.
         path: Destination; its parent folder should exist (see :func:`check_output_path`).
         parameters: Settings to store as JSON (PNG only); values JSON cannot encode are
             stored as their ``str()``.
-        alpha: Optional ``L`` alpha, resized to ``img.size``; makes PNG/WEBP/TIFF output RGBA
-            and is ignored with a warning for other formats.
+        alpha: Optional ``L`` alpha, resized to ``img.size`` (it replaces an RGBA image's
+            own). Transparency makes PNG/WEBP/TIFF output RGBA and is dropped with a warning
+            for other formats.
 
     Returns:
         The path actually written (the fallback path if the target failed).
@@ -179,7 +181,10 @@ def _save_fallback(
 
 
 def _prepare_output(img: Image.Image, alpha: Image.Image | None, fmt: str) -> Image.Image:
-    """An RGB (or RGBA, with ``alpha``) copy with an empty ``info`` (so no EXIF is written)."""
+    """An RGB (or RGBA, with ``alpha`` or an RGBA ``img``) copy with an empty ``info`` (so
+    no EXIF is written)."""
+    if alpha is None and img.mode == "RGBA":
+        alpha = img.getchannel("A")
     out = img.convert("RGB")
     if alpha is not None and fmt not in _ALPHA_FORMATS:
         logger.warning("%s cannot store transparency: alpha ignored", fmt)

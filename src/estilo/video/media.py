@@ -13,6 +13,7 @@ the audio track carried across.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,6 +41,7 @@ DEFAULT_FPS = Fraction(24)  # a folder of frames' rate when none is given
 DEFAULT_CRF = 18            # H.264/VP9 constant rate factor: visually lossless for most clips
 FRAME_PATTERN = "frame_{:06d}.png"
 _STILL_FORMATS = re.compile(r"(_pipe|image2)$")  # FFmpeg's demuxers of single images
+_TEXT_FORMATS = ("tty",)  # FFmpeg's demuxers that render a text file as a "video"
 
 
 class VideoError(UserError, ValueError):
@@ -140,9 +142,11 @@ def _open_file(path: Path) -> Clip:
     name = repr(str(path))
     try:
         with av.open(str(path)) as container:
+            if container.format.name in _TEXT_FORMATS:
+                raise VideoError(f"{name} is a text file, not a video; give an MP4, WebM, MOV, "
+                                 "MKV, AVI or GIF file, or a folder of frames")
             if _STILL_FORMATS.search(container.format.name or ""):
-                raise VideoError(f"{name} is a still image, not a video; paint it with "
-                                 "estilo CONTENT STYLE -o OUT.png")
+                _still(path)
             if not container.streams.video:
                 raise VideoError(f"{name} has no video stream (audio only?); give a video file")
             stream = container.streams.video[0]
@@ -158,6 +162,17 @@ def _open_file(path: Path) -> Clip:
         raise VideoError(f"cannot decode {name} as a video ({_reason(e)}); give an MP4, WebM, "
                          "MOV, MKV, AVI or GIF file, or a folder of frames") from None
     return Clip(path, max(frames, 1), size, Fraction(rate), audio, sha256(path))
+
+
+def _still(path: Path) -> None:
+    """Refuse a still image as a clip, or (when it does not even decode) a file that is not one."""
+    try:
+        load_image(path)
+    except ImageError:
+        raise VideoError(f"cannot decode {str(path)!r} as a video (nor as an image); give an "
+                         "MP4, WebM, MOV, MKV, AVI or GIF file, or a folder of frames") from None
+    raise VideoError(f"{str(path)!r} is a still image, not a video; paint it with "
+                     "estilo CONTENT STYLE -o OUT.png")
 
 
 def _reason(error: Exception) -> str:
@@ -211,10 +226,9 @@ def write_clip(path: Path, frames: Sequence[Path], fps: Fraction, *, audio: Clip
 
 def _write_animation(fh: BinaryIO, fmt: str, frames: Sequence[Path], fps: Fraction) -> None:
     images = [Image.open(f).convert("RGB") for f in frames]
-    duration = round(1000 / float(fps))
     if fmt == "webp":
         images[0].save(fh, format="WEBP", save_all=True, append_images=images[1:],
-                       duration=duration, loop=0, quality=90)
+                       duration=frame_durations(len(images), fps, 1), loop=0, quality=90)
         return
     # One palette for the whole clip, without dithering: per-frame palettes and dither
     # patterns change from frame to frame and make a GIF shimmer.
@@ -224,7 +238,16 @@ def _write_animation(fh: BinaryIO, fmt: str, frames: Sequence[Path], fps: Fracti
     palette = sheet.quantize(colors=255, method=Image.Quantize.MEDIANCUT)
     paletted = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     paletted[0].save(fh, format="GIF", save_all=True, append_images=paletted[1:],
-                     duration=duration, loop=0, optimize=False, disposal=1)
+                     duration=frame_durations(len(images), fps, 10), loop=0, optimize=False,
+                     disposal=1)
+
+
+def frame_durations(count: int, fps: Fraction, unit: int) -> list[int]:
+    """Each frame's duration in ms, a multiple of ``unit`` ms (GIF stores hundredths of a
+    second): rounded so that the frames end at their exact times, so that the clip plays at
+    ``fps`` on average (24 fps in a GIF: 40, 40, 40, 50 ms ..., not 40 ms, 25 fps)."""
+    ends = [round(k * 1000 / unit / fps) * unit for k in range(count + 1)]
+    return [max(unit, b - a) for a, b in itertools.pairwise(ends)]
 
 
 def _write_video(fh: BinaryIO, fmt: str, frames: Sequence[Path], fps: Fraction,

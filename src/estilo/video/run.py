@@ -43,6 +43,7 @@ from . import flow
 from .media import (
     DEFAULT_CRF,
     FRAME_PATTERN,
+    VIDEO_CODECS,
     Clip,
     VideoError,
     open_clip,
@@ -131,7 +132,18 @@ class VideoJob:
         self.folder_output = output_format(output) is None
         self.work = output if self.folder_output else output.with_name(f"{output.stem}_frames")
         first = next(read_frames(clip))
-        self.first_job = stylizer.job(first, style, config)  # checks the styles and options
+        self.first_job = stylizer.job(self._frame(1, first), style, config)  # checks options
+        width, height = self.first_job.inputs.size
+        fmt = output_format(output)
+        if fmt in VIDEO_CODECS and (width % 2 or height % 2):  # 4:2:0 chroma: even sides
+            even = (width - width % 2, height - height % 2)
+            log.warning("H.264 and VP9 video need even sides: the frames are painted at "
+                        "%dx%d, not %dx%d", *even, width, height)
+            self.config = config = config.replace(size=even)
+            self.first_job = stylizer.job(self._frame(1, first), style, config)
+        if config.keep_alpha and self.first_job.inputs.alpha is not None and fmt is not None:
+            log.warning("%s cannot store transparency: give a folder (a name without a suffix) "
+                        "for PNG frames that keep it", fmt.upper())
         self.size = self.first_job.inputs.size
         self._key = self._run_key()
         self.done = self._check_work(overwrite)
@@ -233,8 +245,15 @@ class VideoJob:
         extra = (temporal_loss(warped, torch.from_numpy(weights)[None, None],
                                self.options.temporal_weight)
                  if self.options.temporal_weight > 0 else None)
-        job = self.stylizer.job(picture, self.style, config, start_image=start, extra_loss=extra)
+        job = self.stylizer.job(self._frame(index, picture), self.style, config,
+                                start_image=start, extra_loss=extra)
         return job, float(weights.mean())
+
+    def _frame(self, index: int, picture: Image.Image) -> str | Path | Image.Image:
+        """Frame ``index`` as a job's content: a folder's file itself when its transparency
+        is kept (``keep_alpha``: the job reads the alpha from it), else the decoded picture."""
+        return self.clip.files[index - 1] if self.config.keep_alpha and self.clip.files \
+            else picture
 
     def _video_record(self, index: int, reliable: float) -> dict[str, Any]:
         return {"clip": str(self.clip.path), "clip_sha256": self.clip.sha256, "frame": index,
