@@ -158,6 +158,9 @@ class Measures:
     - **ssim**: SSIM of the luminance of picture and photo, both blurred (Gaussian, sigma
       2 px at 512 px) so that brush texture does not count, only the photo's structure.
       Nothing optimises pixels' luminance structure directly. (Higher is better.)
+      **ssim_cs** is the same SSIM without its luminance term (the local means' ratio): the
+      contrast and structure part alone, so that a picture darkened to the painting's
+      palette (issue 25) is not counted as lost structure.
     - **colour**: sliced Wasserstein distance between the pixel colours of picture and
       painting in CIE Lab (Delta-E units); no objective sees colours except through VGG.
     """
@@ -205,7 +208,8 @@ class Measures:
         colour = colour_distance(picture, style, self.colour_directions)
         photo_colour = colour_distance(content, style, self.colour_directions)
         return {"style": float(np.mean(style_d)), "content": float(np.mean(content_d)),
-                "ssim": blurred_ssim(picture, content), "colour": colour,
+                "ssim": blurred_ssim(picture, content),
+                "ssim_cs": blurred_ssim(picture, content, luminance_term=False), "colour": colour,
                 "speckle": flaws.chroma_speckle(picture),
                 "painting_speckle": flaws.chroma_speckle(style),
                 "motif": self.motifs.score(picture, original_style, objects, content),
@@ -247,8 +251,10 @@ def colour_distance(picture: Image.Image, style: Image.Image, directions: torch.
     return sliced_wasserstein(lab(picture), lab(style), directions)
 
 
-def blurred_ssim(picture: Image.Image, content: Image.Image) -> float:
-    from skimage.metrics import structural_similarity
+def blurred_ssim(picture: Image.Image, content: Image.Image, *,
+                 luminance_term: bool = True) -> float:
+    """Mean SSIM of the blurred luminances (skimage's: a 7 x 7 window, sample covariances);
+    without ``luminance_term``, only its contrast-structure part."""
 
     sigma = 2.0 * max(picture.size) / 512
 
@@ -257,7 +263,21 @@ def blurred_ssim(picture: Image.Image, content: Image.Image) -> float:
         y = (0.299 * t[:, 0:1] + 0.587 * t[:, 1:2] + 0.114 * t[:, 2:3])
         return _gaussian(y, sigma)[0, 0].numpy()
 
-    return float(structural_similarity(luminance(picture), luminance(content), data_range=1.0))
+    x, y = luminance(picture), luminance(content)
+    if luminance_term:
+        from skimage.metrics import structural_similarity
+
+        return float(structural_similarity(x, y, data_range=1.0))
+    # The same windows' contrast-structure term, (2 cov + C2) / (var x + var y + C2), over the
+    # windows that fit inside (skimage's mean leaves the border out the same way).
+    window, c2 = 7, 0.03 ** 2
+    a, b = (torch.from_numpy(v).to(torch.float64)[None, None] for v in (x, y))
+    mean = lambda t: F.avg_pool2d(t, window, stride=1)
+    scale = window ** 2 / (window ** 2 - 1)  # sample covariances, as skimage's
+    ma, mb = mean(a), mean(b)
+    vaa, vbb = scale * (mean(a * a) - ma * ma), scale * (mean(b * b) - mb * mb)
+    vab = scale * (mean(a * b) - ma * mb)
+    return float(((2 * vab + c2) / (vaa + vbb + c2)).mean())
 
 
 def _gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -503,13 +523,14 @@ def report(results: dict[str, Any]) -> str:
         lines.append(f"| {name} | {f['pairs']} | {f['speckle_over_painting']:.3f} | "
                      f"{f['motif_mean']:.4f} | {f['palette_kept']:.3f} |")
     for pair, row in results["pairs"].items():
-        lines += ["", f"## {pair}", "", ("| | style | content | ssim | colour | speckle "
-                  "(painting's) | motif | palette kept (photo's colour) | wall s |"),
+        lines += ["", f"## {pair}", "", ("| | style | content | ssim (structure part) | colour "
+                  "| speckle (painting's) | motif | palette kept (photo's colour) | wall s |"),
                   "|---|---|---|---|---|---|---|---|---|"]
         for name, m in row.items():
             wall = m.get("wall_s", m.get("reference_wall_s"))
-            lines.append(f"| {name} | {m['style']:.4f} | {m['content']:.4f} | {m['ssim']:.4f} "
-                         f"| {m['colour']:.2f} | {m['speckle']:.2f} ({m['painting_speckle']:.2f}) "
+            lines.append(f"| {name} | {m['style']:.4f} | {m['content']:.4f} | {m['ssim']:.4f}"
+                         + (f" ({m['ssim_cs']:.4f})" if "ssim_cs" in m else "")
+                         + f" | {m['colour']:.2f} | {m['speckle']:.2f} ({m['painting_speckle']:.2f}) "
                          f"| {m['motif']:.4f} | {m['palette_kept']:.3f} ({m['photo_colour']:.1f}) "
                          f"| {wall:.1f} |")
     return "\n".join(lines) + "\n"
