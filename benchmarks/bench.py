@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -438,7 +437,10 @@ def child(tool: str, size: int, steps: int = 2, *options: str) -> None:
                    "estimate_bytes": memory.estimate_peak_bytes(
                        job.inputs.size, config.content_layers + config.style_layers, dtype=dtype,
                        checkpointing=checkpointing, style_pixels=1024 * 640)}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: a process started by vfork keeps its parent's high-water mark in
+    # ru_maxrss (the parent here has torch loaded), while VmHWM is this image's own.
+    peak = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text()
+                .splitlines() if line.startswith("VmHWM:"))
     print(json.dumps({"tool": tool, "size": size, "steps": steps, "options": extra,
                       "peak_rss_bytes": peak, "wall_s": time.perf_counter() - wall, **figures}))
 
