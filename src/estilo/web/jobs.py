@@ -35,7 +35,7 @@ from ..files import sha256
 from ..io.image import ImageError, load_alpha, load_image, to_pil, working_size
 from ..io.output import read_parameters, save_image
 from ..options import flag, value
-from ..pyramid import Level, plan
+from ..pyramid import Level
 from ..resume import resume_job
 from ..transfer import Job, Step, Stylizer
 from .painted import MAX_STYLES
@@ -383,7 +383,7 @@ class Studio:
         reason = "done"
         shown = 0.0
         deadline = time.monotonic() + self.limits.time_limit if self.limits.time_limit else None
-        left = TimeLeft(plan(job.inputs.size, job.config))
+        left = TimeLeft(job.schedule)
         steps = job.steps()
         try:
             for last in steps:
@@ -403,7 +403,7 @@ class Studio:
             return
         target = folder / result_name(job, number)
         params = with_uploads(job.parameters(last, interrupted=reason != "done"))
-        path = save_image(job.output(job.finish(last.image)), target, parameters=params,
+        path = save_image(job.picture(last.image), target, parameters=params,
                           alpha=job.inputs.alpha)
         if path != target:  # the fallback of a failed save: nowhere but the session's folder
             Path(path).unlink(missing_ok=True)
