@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .config import LAYER_NAMES, resolve_layer
+from .config import LAYER_NAMES
 from .losses import Moments, Objective, add_moments, moments
-from .vgg import pool_factor
+from .vgg import depth_of, pool_factor
 
 GRID = 16
 """VGG19's coarsest pooling step (pool4): crops start on multiples of it, so every pooling
@@ -49,9 +49,8 @@ def halo_of(layers: Iterable[str]) -> int:
     Each 3x3 convolution moves the front of wrong values one position in at its layer's
     resolution; each 2x2 pooling halves it (rounding up). 80 px to relu5_1.
     """
-    deepest = max(LAYER_NAMES.index(resolve_layer(n)) for n in layers)
     front, step = 0, 1
-    for name in LAYER_NAMES[: deepest + 1]:
+    for name in LAYER_NAMES[: depth_of(layers) + 1]:
         if name.startswith("conv"):
             front += 1
         elif name.startswith("pool"):

@@ -13,6 +13,7 @@ from typing import Any
 from ..devices import resolve_device, tune
 from ..io.metadata import version
 from ..io.output import check_output_path, save_image
+from ..memory import HISTORIES
 from ..pyramid import describe
 from ..transfer import Job, NonFiniteError, Step, Stylizer
 from .progress import Progress
@@ -114,7 +115,7 @@ def run_and_save(job: Job, output: Path, *, save_every: int = 0, quiet: bool = F
         plans = job.memory_plans()
         special = [(level, budget) for level, budget in plans
                    if budget.tile or budget.optimizer != job.config.optimizer
-                   or budget.history not in (0, 50) or budget.checkpointing]
+                   or budget.history not in (0, HISTORIES[0]) or budget.checkpointing]
         for level, budget in special or (plans[-1:] if job.config.max_memory else []):
             width, height = level.size
             print(f"estilo: plan at {width}x{height} px: {budget.describe()}", file=sys.stderr)

@@ -95,7 +95,7 @@ class Update:
 
 
 def ui_fields() -> tuple[str, ...]:
-    """The UI_FIELDS that StyleConfig has (``preserve_color`` appears when it is added)."""
+    """The UI_FIELDS that StyleConfig has, in order."""
     return tuple(name for name in UI_FIELDS if name in FIELDS)
 
 
