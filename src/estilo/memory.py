@@ -124,9 +124,14 @@ def _recomputed(names: tuple[str, ...], wanted: set[str], elements: dict[str, fl
 
 def process_bytes() -> int | None:
     """This process's resident memory now (bytes; Linux), or None where it cannot be read."""
+    return _proc_bytes("/proc/self/status", "VmRSS:")
+
+
+def _proc_bytes(path: str, key: str) -> int | None:
+    """The ``key`` line of a /proc file (``VmRSS:   123 kB``) in bytes; None if unreadable."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
@@ -145,15 +150,7 @@ def available_bytes(device: torch.device) -> int | None:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
-    if device.type != "cpu":
-        return None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    return _proc_bytes("/proc/meminfo", "MemAvailable:") if device.type == "cpu" else None
 
 
 IMAGE_COPIES = 5

@@ -8,7 +8,6 @@ passes only the options it shows, each checked against its choices; everything e
 from __future__ import annotations
 
 import atexit
-import ctypes
 import dataclasses
 import gc
 import hashlib
@@ -17,7 +16,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +28,7 @@ import torch
 from PIL import Image
 
 from ..config import FIELDS, INITS, ConfigError, StyleConfig, UserError, choices
-from ..devices import resolve_device, tune
+from ..devices import mallopt, resolve_device, tune
 from ..files import sha256
 from ..io.image import ImageError, load_alpha, load_image, to_pil, working_size
 from ..io.output import read_parameters, save_image
@@ -532,13 +530,7 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     hundred jobs (benchmarks/web_soak.py), with it it levels off. Elsewhere (not glibc),
     nothing is done.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
-        return False
+    return mallopt(M_ARENA_MAX, arenas)
 
 
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
