@@ -147,6 +147,7 @@ class Job:
     schedule: list[Level] = field(init=False, repr=False)
     total: int = field(init=False, repr=False)
     colour: color.ColourMode = field(init=False, repr=False)
+    plans: list[tuple[Level, memory.Plan]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.schedule = schedule(self.inputs.size, self.config)
@@ -193,11 +194,15 @@ class Job:
 
     def memory_plans(self) -> list[tuple[Level, memory.Plan]]:
         """Each level of the schedule with its memory plan (coarse levels keep L-BFGS's full
-        history when only the finest need tiles or a leaner optimiser)."""
-        device = resolve_device(self.config.device)
-        budgets = memory.level_plans(self.inputs, self.config, device,
-                                     compute_dtype(device, self.config.precision), self.schedule)
-        return list(zip(self.schedule, budgets))
+        history when only the finest need tiles or a leaner optimiser), made once: by the
+        first call, or when the run starts (the weights loaded: the plan counts them)."""
+        if self.plans is None:
+            device = resolve_device(self.config.device)
+            budgets = memory.level_plans(self.inputs, self.config, device,
+                                         compute_dtype(device, self.config.precision),
+                                         self.schedule)
+            self.plans = list(zip(self.schedule, budgets))
+        return self.plans
 
     def weights(self) -> LoadedWeights:
         """The network weights of this run (loaded once per process)."""
