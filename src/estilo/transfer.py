@@ -323,7 +323,6 @@ class Job:
         return final
 
 
-
 def stylize(content: ImageInput, style: StyleInput, **options: Any) -> Image.Image:
     """Paint ``content`` in the style of ``style``; options are :class:`StyleConfig` fields."""
     return Stylizer().run(content, style, StyleConfig(**options)).image
