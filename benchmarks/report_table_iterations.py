@@ -51,7 +51,7 @@ def main() -> int:
             rates.append(step.lr)
             if args.keep and step.iteration in CHECKPOINTS:
                 args.keep.mkdir(parents=True, exist_ok=True)
-                job.output(job.finish(step.image.clone())).save(
+                job.picture(step.image).save(
                     args.keep / f"row{row}-{step.iteration}.png")
         seconds = (time.perf_counter() - start) / len(losses)
         curves[row] = {"loss": losses, "lr": rates, "s_per_step": seconds}

@@ -110,10 +110,10 @@ def fault_in_the_network(monkeypatch: Any, fault: Callable[[int, dict[str, Any]]
     class Faulty(torch.nn.Module):
         def __init__(self, network: torch.nn.Module) -> None:
             super().__init__()
-            self.network = network  # Job.steps sets .network.checkpointing
+            self.network = network
 
-        def forward(self, x: torch.Tensor) -> Any:
-            features = self.network(x)
+        def forward(self, x: torch.Tensor, **options: Any) -> Any:
+            features = self.network(x, **options)
             if not torch.is_grad_enabled():  # the targets, not an optimiser evaluation
                 return features
             seen.append(x.detach().clone())

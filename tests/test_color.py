@@ -110,9 +110,9 @@ def test_luminance_mode_network_sees_only_grey_images(content_path, style_path, 
     seen = []
     real = VGG19Features.forward
 
-    def spy(self, x):
+    def spy(self, x, **options):
         seen.append(float((x - x.mean(1, keepdim=True)).abs().max().detach()))
-        return real(self, x)
+        return real(self, x, **options)
 
     monkeypatch.setattr(VGG19Features, "forward", spy)
     list(Stylizer().steps(content_path, style_path,
@@ -126,10 +126,10 @@ def test_match_mode_recolours_the_style_before_the_targets(content_path, style_p
     seen = []
     real = VGG19Features.forward
 
-    def spy(self, x):
+    def spy(self, x, **options):
         if not torch.is_grad_enabled():  # the targets: the content, then the style
             seen.append(x.detach().clone())
-        return real(self, x)
+        return real(self, x, **options)
 
     monkeypatch.setattr(VGG19Features, "forward", spy)
     Stylizer().run(content_path, style_path, tiny.replace(preserve_color="match", iterations=1))

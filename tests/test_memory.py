@@ -13,7 +13,6 @@ from estilo.memory import (
     MARGIN,
     available_bytes,
     estimate_peak_bytes,
-    largest_fitting,
     plan,
     state_bytes,
 )
@@ -40,14 +39,6 @@ def test_shallow_layers_need_less():
 def test_available_memory_is_read_on_cpu():
     free = available_bytes(torch.device("cpu"))
     assert free is None or free > 0
-
-
-def test_largest_fitting_is_the_boundary():
-    """The largest side whose estimate, with the margin kept spare, fits."""
-    free = int(estimate_peak_bytes((1000, 750), LAYERS) * (1 + MARGIN))
-    side = largest_fitting((4000, 3000), LAYERS, free, dtype=torch.float32, checkpointing=False)
-    assert 990 <= side <= 1010
-    assert estimate_peak_bytes((side, side * 3 // 4), LAYERS) * (1 + MARGIN) <= free
 
 
 def test_too_large_a_size_is_refused_with_the_size_that_fits(content_path, style_path,

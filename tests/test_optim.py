@@ -122,8 +122,15 @@ def _quadratic(target=0.2):
     return loss_of
 
 
+def _alone(loss_of):
+    """A loss without terms, as PixelDescent takes it: ``(loss, {})``."""
+    return lambda image: (loss_of(image), {})
+
+
 def _steps(descent, loss_of, n):
-    return [descent.step(loss_of) for _ in range(n)]
+    """The losses of ``n`` steps (None: undone)."""
+    return [None if (evaluated := descent.step(_alone(loss_of))) is None else evaluated[0]
+            for _ in range(n)]
 
 
 def _sgd_rate(plain: float, image: torch.Tensor) -> float:
@@ -202,7 +209,7 @@ def test_a_level_that_ends_far_above_its_best_goes_back_to_the_best(caplog):
     d = PixelDescent(_image(0.2), "sgd", 1e-3)
     best = d.image.clone()
     for value in (1.0, 3.0, 9.0, 12.0):  # no jump a divergence, but 12x the best at the end
-        d.step(lambda image, v=value: image.sum() * 0 + v)
+        d.step(_alone(lambda image, v=value: image.sum() * 0 + v))
         with torch.no_grad():
             d.x.add_(0.1)   # the picture drifts while the loss grows
     assert not torch.allclose(d.image, best)
@@ -236,6 +243,19 @@ def test_an_sgd_rate_moves_pixels_alike_at_every_size():
     for side in (8, 64):
         image = torch.full((1, 3, side, side), 0.5)
         d = PixelDescent(image, "sgd", 100.0)
-        d.step(lambda image: (image - 0.25).pow(2).mean())
+        d.step(_alone(lambda image: (image - 0.25).pow(2).mean()))
         moves.append(float((image - d.image).mean()))
     assert moves[0] > 0 and moves[1] == pytest.approx(moves[0], rel=1e-4)
+
+
+def test_a_step_returns_the_loss_and_terms_of_the_image_before_it():
+    d = PixelDescent(_image(), "lbfgs", 1.0)
+
+    def loss_of(image):
+        a, b = (image - 0.2).pow(2).sum(), image.mean()
+        return a + b, {"a": a, "b": b}
+
+    before = _image()
+    loss, terms = d.step(loss_of)
+    assert loss == pytest.approx(float((before - 0.2).pow(2).sum() + before.mean()))
+    assert terms == pytest.approx({"a": float((before - 0.2).pow(2).sum()), "b": 0.5})

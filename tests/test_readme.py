@@ -20,7 +20,7 @@ from clips import panning, write_clip
 from conftest import make_content, make_style
 from estilo import StyleConfig, Stylizer, cli, save_image
 from estilo.io.image import working_size
-from estilo.pyramid import describe, plan
+from estilo.pyramid import describe, schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -97,7 +97,7 @@ def _stopped_run(root: Path) -> None:
                          style_layers=("relu1_1",), content_layers=("relu1_1",))
     job = Stylizer().job(root / "photo.jpg", root / "painting.jpg", config)
     step = next(job.steps())
-    save_image(job.output(job.finish(step.image)), root / "out.png",
+    save_image(job.picture(step.image), root / "out.png",
                parameters=job.parameters(step, interrupted=True))
 
 
@@ -127,4 +127,4 @@ def test_the_plan_line_quoted_is_what_estilo_prints() -> None:
     assert quoted is not None
     with Image.open(ROOT / "src" / "estilo" / "data" / "examples" / "content.jpg") as photo:
         size = working_size(photo.size, 1024, allow_upscale=True)
-    assert re.sub(r"\s+", " ", quoted.group(1)) == describe(plan(size, StyleConfig()))
+    assert re.sub(r"\s+", " ", quoted.group(1)) == describe(schedule(size, StyleConfig()))

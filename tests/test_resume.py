@@ -19,7 +19,7 @@ def _stopped_at(k: int, content: Path, style: Path, out: Path) -> None:
     for step in job.steps():
         if step.iteration == k:
             break
-    save_image(job.output(job.finish(step.image)), out,
+    save_image(job.picture(step.image), out,
                parameters=job.parameters(step, interrupted=True))
 
 

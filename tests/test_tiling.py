@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from estilo import Stylizer, mask
 from estilo.losses import Objective
-from estilo.tiling import GRID, halo_of, image_moments, loss_function, tiles
+from estilo.tiling import GRID, halo_of, image_moments, loss, tiles
 from estilo.vgg import TORCHVISION, VGG19Features
 from estilo.weights import load_weights
 
@@ -52,14 +52,17 @@ def test_tiled_gradient_equals_untiled(convs, pooling, kind):
     styles = [torch.rand(1, 3, 150, 170), torch.rand(1, 3, 120, 140)]
     image = (0.5 * content + 0.5 * torch.rand_like(content))
     features_of = net.forward
-    with torch.no_grad():
-        whole = net(content)
-        style_features = [net(s) for s in styles]
-    shapes = {n: tuple(whole[n].shape) for n in STYLE}
+    # the targets of the image whole: one tile
+    whole_moments, whole = image_moments(features_of, content, STYLE + CONTENT, tile=None,
+                                         keep=CONTENT)
+    style_features = [image_moments(features_of, s, STYLE + CONTENT, tile=None)[0]
+                      for s in styles]
+    shapes = {n: (1, whole_moments[n].outer.shape[-1], *net(content)[n].shape[-2:])
+              for n in STYLE}
     masks = mask.layer_masks(_regions(SIZE), STYLE, shapes)
     options = {"content_weights": {"relu4_2": 1.0}, "style_weights": dict.fromkeys(STYLE, 1.0),
                "tv_weight": 0.5, "chroma_tv_weight": 2.0, "style_loss": kind, "masks": masks}
-    plain = Objective.from_features(whole, style_features, **options)
+    plain = Objective.from_moments(whole, whole_moments, style_features, **options)
     plain.weigh_style_by_strength(10.0)
     halo, tile = halo_of(STYLE + CONTENT), 64
     # the targets tile by tile too (content and styles larger than a tile)
@@ -77,13 +80,12 @@ def test_tiled_gradient_equals_untiled(convs, pooling, kind):
     (expected_grad,) = torch.autograd.grad(expected, x)
 
     y = image.clone().requires_grad_(True)
-    recorded: dict[str, float] = {}
-    loss = loss_function(features_of, tiled, tile=tile, halo=halo, terms=recorded)(y)
-    loss.backward()
+    total, recorded = loss(features_of, tiled, y, tile=tile, halo=halo)
+    total.backward()
     assert len(tiles(SIZE, tile, halo)) == 9
-    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-4)
+    assert float(total.detach()) == pytest.approx(float(expected.detach()), rel=1e-4)
     for name in ("content", "style", "tv"):
-        assert recorded[name] == pytest.approx(float(terms[name].detach()), rel=1e-4)
+        assert float(recorded[name]) == pytest.approx(float(terms[name].detach()), rel=1e-4)
     cosine = F.cosine_similarity(y.grad.flatten(), expected_grad.flatten(), dim=0)
     assert float(cosine) >= 0.9999
     assert float(y.grad.norm()) == pytest.approx(float(expected_grad.norm()), rel=1e-3)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import get_args
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .config import PreserveColor
 
@@ -142,17 +142,6 @@ def recolor(image: Tensor, content: Tensor, mode: str) -> Tensor:
     raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
 
 
-class GreyInput(nn.Module):
-    """Runs ``network`` on the luminance of its input (luminance-only transfer)."""
-
-    def __init__(self, network: nn.Module) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, image: Tensor) -> dict[str, Tensor]:
-        return self.network(grey(image))  # type: ignore[no-any-return]
-
-
 class ColourMode:
     """What a run's ``preserve_color`` mode does at each stage, in one place.
 
@@ -167,10 +156,6 @@ class ColourMode:
             raise ValueError(f"mode must be one of none, {', '.join(MODES)}, not {mode!r}")
         self.luminance = mode == "luminance"
         self.match = mode == "match"
-
-    def network(self, network: nn.Module) -> nn.Module:
-        """The network as the run sees it."""
-        return GreyInput(network) if self.luminance else network
 
     def content(self, image: Tensor) -> Tensor:
         """The content image whose features are the content targets."""

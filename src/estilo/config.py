@@ -12,6 +12,7 @@ This module imports nothing of estilo's: every other module may use it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -135,8 +136,7 @@ class StyleConfig:
     seed: int = 0
     # Optimisation. Learning rates are for pixels in [0, 1] (the seed's 0-255 rates / 255).
     # Defaults measured with benchmarks/quality.py and bench.py: L-BFGS, 40 iterations at
-    # 256 px and 30 at 512 px paint a 512 px picture in the time the old three-level schedule
-    # took; the seed's Adam + adaptive rate (optimizer="adam") needs more iterations.
+    # 256 px and 30 at 512 px; the seed's Adam + adaptive rate (optimizer="adam") needs more.
     optimizer: Optimizer = "lbfgs"
     lr: float | None = None           # None: a default per optimizer and schedule
     lr_schedule: Schedule = "auto"    # auto: adaptive for adam and sgd, none for lbfgs
@@ -196,12 +196,6 @@ class StyleConfig:
         return cls(**{k: coerce(k, v) for k, v in data.items() if k in FIELDS})
 
 
-def _choice(config: StyleConfig, name: str, allowed: tuple[str, ...]) -> None:
-    value = getattr(config, name)
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
-
-
 def _positive(config: StyleConfig, name: str, *, zero_ok: bool = False) -> None:
     value = getattr(config, name)
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
@@ -224,22 +218,14 @@ def _normalised_blend(blend: Any) -> tuple[float, ...]:
 
 def validate(config: StyleConfig) -> None:
     """Check every option; raise :class:`ConfigError` naming the first bad one."""
-    _choice(config, "pooling", get_args(Pooling))
-    _choice(config, "optimizer", get_args(Optimizer))
-    _choice(config, "lr_schedule", get_args(Schedule))
-    _choice(config, "feature_norm", get_args(FeatureNorm))
-    _choice(config, "gram_norm", get_args(GramNorm))
-    _choice(config, "style_loss", get_args(StyleLoss))
-    _choice(config, "layer_weighting", get_args(LayerWeighting))
-    _choice(config, "preserve_color", get_args(PreserveColor))
-    _choice(config, "palette", get_args(Palette))
-    _choice(config, "noise", get_args(Noise))
+    for name in FIELDS:
+        allowed = choices(name)
+        if allowed is not None and getattr(config, name) not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, "
+                              f"not {getattr(config, name)!r}")
     _positive(config, "style_scale")
     if config.mask is not None and not config.mask:
         raise ConfigError("mask must be the path of an image, not an empty string")
-
-    _choice(config, "precision", get_args(Precision))
-    _choice(config, "checkpointing", get_args(Checkpointing))
     if config.max_memory is not None:
         parse_memory(config.max_memory)
     if config.tile is not None and (not isinstance(config.tile, int) or isinstance(config.tile, bool)
@@ -312,11 +298,19 @@ FIELDS = tuple(f.name for f in dataclasses.fields(StyleConfig))
 """The option names, in the dataclass's order."""
 
 
+@functools.cache
 def choices(name: str) -> tuple[str, ...] | None:
     """The allowed values of a choice option (its ``Literal`` type), or None."""
-    hint = get_type_hints(StyleConfig)[name]
-    values = get_args(hint)
+    values = get_args(get_type_hints(StyleConfig)[name])
     return values if values and all(isinstance(v, str) for v in values) else None
+
+
+@functools.cache
+def kinds(name: str) -> tuple[Any, ...]:
+    """The types an option's value may have (``(float, NoneType)``); a choice's ``Literal``
+    type as one."""
+    hint = get_type_hints(StyleConfig)[name]
+    return get_args(hint) if choices(name) is None and get_args(hint) else (hint,)
 
 
 def default_lr(optimizer: str, schedule: str) -> float:
@@ -341,21 +335,16 @@ def coerce(name: str, value: Any) -> Any:
         value = tuple(value)
     if name.endswith("_layers") and isinstance(value, (int, tuple)):
         return tuple(str(v) for v in (value if isinstance(value, tuple) else (value,)))
-    kinds = _kinds(name)
+    allowed = kinds(name)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
-    if float in kinds:
+    if float in allowed:
         return float(value)
-    if int in kinds and isinstance(value, float):
+    if int in allowed and isinstance(value, float):
         if not value.is_integer():
             raise ConfigError(f"{name} must be a whole number, not {value!r}")
         return int(value)
     return value
-
-
-def _kinds(name: str) -> tuple[Any, ...]:
-    hint = get_type_hints(StyleConfig)[name]
-    return get_args(hint) or (hint,)
 
 
 def parse_colour(text: str) -> tuple[int, int, int]:

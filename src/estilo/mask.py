@@ -12,7 +12,7 @@ JPEG noise), are not regions of their own: their pixels join the nearest region.
 Each region becomes a soft map (N x 1 x H x W, the regions summing to 1) at the working
 size, and is average-pooled alongside VGG's pooling layers to every style layer's
 resolution; the style of region r is then compared with guided Gram matrices (or
-statistics) of the features weighted by map r only (see :func:`estilo.losses.gram_matrix`).
+statistics) of the features weighted by map r only (see :func:`estilo.losses.moments`).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from .io.image import MIN_SIDE
 from .io.inputs import Inputs
 from .pyramid import Level, scaled, style_side
 from .tiling import halo_of
-from .vgg import channels_of, pool_factor
+from .vgg import channels_of, depth_of, pool_factor
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def step_bytes(size: tuple[int, int], layers: Iterable[str], *,
     the step (activations kept for the backward pass and the gradient buffers) and the
     targets' forward passes (no gradient)."""
     wanted = {resolve_layer(n) for n in layers}
-    names = LAYER_NAMES[: max(LAYER_NAMES.index(n) for n in wanted) + 1]
+    names = LAYER_NAMES[: depth_of(wanted) + 1]
     pixels = size[0] * size[1]
     elements = {n: channels_of(n) * pixels / pool_factor(n) ** 2 for n in names}
     act = 2 if dtype == torch.bfloat16 else 4
@@ -124,9 +124,14 @@ def _recomputed(names: tuple[str, ...], wanted: set[str], elements: dict[str, fl
 
 def process_bytes() -> int | None:
     """This process's resident memory now (bytes; Linux), or None where it cannot be read."""
+    return _proc_bytes("/proc/self/status", "VmRSS:")
+
+
+def _proc_bytes(path: str, key: str) -> int | None:
+    """The ``key`` line of a /proc file (``VmRSS:   123 kB``) in bytes; None if unreadable."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
@@ -145,15 +150,7 @@ def available_bytes(device: torch.device) -> int | None:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
-    if device.type != "cpu":
-        return None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    return _proc_bytes("/proc/meminfo", "MemAvailable:") if device.type == "cpu" else None
 
 
 IMAGE_COPIES = 5
@@ -237,13 +234,8 @@ def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch
          size: tuple[int, int] | None = None, iterations: int | None = None,
          base: int | None = None) -> Plan:
     """The plan of a run at ``size`` (a level of its schedule, with its ``iterations``; None:
-    the output's size and ``config.iterations``): the image whole if it fits (checkpointing
-    only if needed), else tiles, the largest that fit, with the longest L-BFGS history that
-    fits (else Adam, else SGD: leaner states); ``tile`` forces tiles of that size. L-BFGS
-    keeps a pair of image-sized vectors per iteration, up to its history. ``base``: the
-    process before the run (None: :func:`fixed_bytes`). Each level of a run has its own
-    plan (:func:`level_plans`): the coarse levels keep L-BFGS's full history when only the
-    finest need less.
+    the output's size and ``config.iterations``): the first of :func:`_candidates` that fits.
+    ``base``: the process before the run (None: :func:`fixed_bytes`).
 
     Raises:
         ConfigError: the output size cannot fit even in the smallest tiles with SGD; the
@@ -263,32 +255,17 @@ def plan(inputs: Inputs, config: StyleConfig, device: torch.device, dtype: torch
     def state(optimizer: str, history: int, at: tuple[int, int] = final) -> int:
         return state_bytes(_pixels(at), optimizer, min(history, steps))
 
-    if config.tile is None:
-        for checkpointing in switches:
-            peak = estimate_peak_bytes(final, layers, dtype=dtype, checkpointing=checkpointing,
-                                       style_pixels=style_pixels, base=base) \
-                + state(config.optimizer, histories[0])
-            if fits(peak, limit):
-                return _chosen(Plan(checkpointing, None, config.optimizer, histories[0], peak,
-                                    limit))
-    leaner = FALLBACKS[FALLBACKS.index(config.optimizer) + 1:] \
-        if config.optimizer in FALLBACKS else FALLBACKS
-    optimisers: list[tuple[str, int]] = [(config.optimizer, h) for h in histories]
-    optimisers += [(name, 0) for name in leaner]
-
     def tiled(tile: int, checkpointing: bool, at: tuple[int, int] = final) -> int:
         return estimate_tiled_bytes(at, layers, tile, content_layers=config.content_layers,
                                     dtype=dtype, checkpointing=checkpointing, base=base)
 
-    # The best optimiser state in tiles that are not too slow, then in any tiles.
-    for sides in ((config.tile,),) if config.tile else (TILES[:FAST_TILES], TILES):
-        for optimizer, history in optimisers:
-            for tile in sides:
-                for checkpointing in switches:
-                    peak = tiled(tile, checkpointing) + state(optimizer, history)
-                    if fits(peak, limit):
-                        return _chosen(Plan(checkpointing, tile, optimizer, history, peak,
-                                            limit))
+    for switch, side, optimizer, history in _candidates(config, switches, histories):
+        step = tiled(side, switch) if side is not None else estimate_peak_bytes(
+            final, layers, dtype=dtype, checkpointing=switch, style_pixels=style_pixels,
+            base=base)
+        peak = step + state(optimizer, history)
+        if fits(peak, limit):
+            return _chosen(Plan(switch, side, optimizer, history, peak, limit))
     assert limit is not None
     tile, checkpointing = config.tile or TILES[-1], switches[-1]
     need = tiled(tile, checkpointing) + state("sgd", 0)
@@ -332,23 +309,25 @@ def level_plans(inputs: Inputs, config: StyleConfig, device: torch.device, dtype
                       iterations=level.iterations, base=base) for level in levels]
 
 
+def _candidates(config: StyleConfig, switches: tuple[bool, ...], histories: tuple[int, ...]
+                ) -> list[tuple[bool, int | None, str, int]]:
+    """Every plan a run may take, best first, as (checkpointing, tile, optimiser, history):
+    the image whole; then the best optimiser state in tiles that are not too slow
+    (:data:`FAST_TILES`), then in any tiles (``config.tile``: in those only)."""
+    whole: list[tuple[bool, int | None, str, int]] = [
+        (c, None, config.optimizer, histories[0]) for c in switches] if config.tile is None else []
+    leaner = FALLBACKS[FALLBACKS.index(config.optimizer) + 1:] \
+        if config.optimizer in FALLBACKS else FALLBACKS
+    optimisers = [(config.optimizer, h) for h in histories] + [(name, 0) for name in leaner]
+    groups = ((config.tile,),) if config.tile else (TILES[:FAST_TILES], TILES)
+    tiled = [(c, tile, name, history) for sides in groups for name, history in optimisers
+             for tile in sides for c in switches]
+    return whole + tiled
+
+
 def _chosen(chosen: Plan) -> Plan:
     log.debug("plan: %s", chosen.describe())
     return chosen
-
-
-def largest_fitting(size: tuple[int, int], layers: Iterable[str], free: int, *,
-                    dtype: torch.dtype, checkpointing: bool) -> int:
-    """The largest long side (aspect of ``size`` kept) whose estimate, :data:`MARGIN` spare
-    included, fits in ``free``."""
-    layers = tuple(layers)
-    low, high = 16, max(size)
-    while low < high:
-        mid = (low + high + 1) // 2
-        ok = fits(estimate_peak_bytes(scaled(size, mid), layers, dtype=dtype,
-                                      checkpointing=checkpointing), free)
-        low, high = (mid, high) if ok else (low, mid - 1)
-    return low
 
 
 def _pixels(size: tuple[int, int]) -> int:

@@ -87,9 +87,6 @@ class AdaptiveLR:
             for group in self.optimizer.param_groups:
                 group["lr"] = max(group["lr"] * self.factor, self.min_lr)
 
-    def state_dict(self) -> dict[str, float]:
-        return {"worse": self.worse, "previous": self.previous}
-
 
 class ConstantLR:
     """No schedule (same interface as :class:`AdaptiveLR`)."""
@@ -155,38 +152,28 @@ class NonFiniteError(RuntimeError):
         self.image = image
 
 
+LossOf = Callable[[Tensor], tuple[Tensor, dict[str, Tensor]]]
+"""The loss of an image: the total (a scalar with a graph back to the image) and its weighted
+terms by name."""
+
 SGD_ELEMENTS = 3 * 256 * 256
 """The image size (elements) at which an SGD rate is the plain rate on [0, 1] pixels."""
+UNITS: dict[str, Callable[[int], float]] = {
+    "lbfgs": lambda elements: PIXEL_SCALE / elements,
+    "sgd": lambda elements: math.sqrt(SGD_ELEMENTS / elements),
+}
+"""The optimised variable is ``image * UNITS[name](elements)`` (1 when absent: Adam's steps do
+not depend on the gradient's scale). L-BFGS's first step is the gradient scaled to an L1 norm
+of 1: in these units it moves pixels by about a grey level whatever the loss's scale. SGD's
+rate then means the same at every size (a mean loss's per-pixel gradients shrink with it)."""
 
 
 class PixelDescent:
-    """Gradient descent on an image's pixels, with every safety rail of a long run.
-
-    It owns the optimised variable, the torch optimiser and its rate schedule, and their
-    special cases, so that a caller only calls :meth:`step` with a loss function:
-
-    - **L-BFGS's units.** Its first step is the gradient scaled to an L1 norm of 1 in the
-      optimised units; only later steps are scale-free. It optimises ``image * scale`` with
-      scale = 255 / elements, where that first step moves pixels by about one grey level
-      whatever the loss's scale (in [0, 1] units it can be far too short or its curvature too
-      noisy). It is left unclamped (clamping breaks its curvature pairs at white or black
-      pixels); :attr:`image` is clamped. Adam and SGD optimise the image, clamped after each step;
-      SGD's in units where its rate means the same at every size (a loss that is a mean over
-      positions has per-pixel gradients that shrink with the image): ``scale`` =
-      sqrt(SGD_ELEMENTS / elements), so a pixel moves ``lr * gradient * elements /
-      SGD_ELEMENTS``. (Adam's steps do not depend on the gradient's scale.)
-    - **Divergence.** A step whose loss is not finite, ``JUMP`` times the best loss so far,
-      or ``RUNAWAY`` times the best after growing ``RUNAWAY_STEPS`` steps in a row (a runaway
-      that grows 10x a step passes a check of each step against the one before) goes back
-      to the best point (an oscillating Adam may well jump 10x above its best once). L-BFGS
-      then searches its lines (strong Wolfe: its restarted steps overshoot the same way);
-      Adam and SGD continue at a tenth of the rate. After ``GIVE_UP`` such steps in a row,
-      :class:`NonFiniteError` with the last image a step handed out (the one the caller
-      showed and counted, so a saved picture matches its iteration count).
-    - **Stalls.** An L-BFGS step that does not move (no descent direction in its history, from
-      float32 round-off) would never move again: it starts a fresh history.
-    - **The end.** :meth:`result` is the final image, or the best one when the run ended far
-      (``WORSE_AT_END``) above its best loss.
+    """Gradient descent on an image's pixels with the safety rails of a long run: the
+    optimiser's units (:data:`UNITS`), divergence (back to the best image, then a line search
+    or a tenth of the rate; :class:`NonFiniteError` after ``GIVE_UP``), L-BFGS stalls (a fresh
+    history) and the end (the best image when the last is ``WORSE_AT_END`` above it).
+    ``self.lbfgs`` says which kind of optimiser it drives: L-BFGS is never clamped.
     """
 
     def __init__(self, image: Tensor, name: str, lr: float, *, schedule: str = "constant",
@@ -196,9 +183,9 @@ class PixelDescent:
         """``take``: optimise ``image``'s own storage (it is changed) instead of a copy: one
         image-sized tensor less at print size."""
         self.name = name
+        self.lbfgs = name == "lbfgs"
         self.history = history
-        self.scale = {"lbfgs": PIXEL_SCALE / image.numel(),
-                      "sgd": math.sqrt(SGD_ELEMENTS / image.numel())}.get(name, 1.0)
+        self.scale = UNITS[name](image.numel()) if name in UNITS else 1.0
         x = image.detach() if take else image.detach().clone()
         self.x = x.mul_(self.scale).requires_grad_(True)
         self._make_schedule = functools.partial(make_schedule, schedule, patience=patience,
@@ -211,9 +198,9 @@ class PixelDescent:
         self.rises = 0    # consecutive steps whose loss grew
         self.failures = 0
         self._restored = False
-        # The image a step starts from: L-BFGS compares it with the image after the step (a
-        # stall); the others' start is the picture shown after the step before.
-        self._start = self.x.detach().clone() if name == "lbfgs" else None
+        # L-BFGS's (unclamped) point before a step, to detect a stall and keep the best point;
+        # the others' is the picture shown after the step before.
+        self._start = self.x.detach().clone() if self.lbfgs else self.x.new_empty(0)
         self._shown = self._picture(self.x)   # the last picture handed out by a step
 
     @property
@@ -231,39 +218,39 @@ class PixelDescent:
         each step (clone it to keep it)."""
         return self._shown
 
-    def step(self, loss_of: Callable[[Tensor], Tensor]) -> float | None:
-        """One step on ``loss_of(image)`` (a scalar with a graph back to the image).
+    def step(self, loss_of: LossOf) -> tuple[float, dict[str, float]] | None:
+        """One step on ``loss_of(image)``.
 
         Returns:
-            The loss at the image before the step, or None when the step diverged and was
-            undone (the caller should not count it).
+            The loss at the image before the step and its terms, or None when the step
+            diverged and was undone (the caller should not count it).
 
         Raises:
             NonFiniteError: ``GIVE_UP`` steps in a row diverged.
         """
-        if self._start is not None:
+        if self.lbfgs:
             self._start.copy_(self.x.detach())
-        loss = self._take(loss_of)
+        loss, terms = self._take(loss_of)
         self.rises = self.rises + 1 if loss > self.last_loss else 0
         if self._diverged(loss):
             self._back_to_best(loss)
             return None
         if loss < self.best_loss and not self._restored:  # (restored: it starts from the best)
-            if self._start is not None:
+            if self.lbfgs:
                 self.best.copy_(self._start)
-            else:                            # the start is the picture the last step showed
+            else:
                 torch.mul(self._shown, self.scale, out=self.best)
             self.best_loss = loss
         self._restored = False
         self.failures = 0
         self.last_loss = loss
-        if self._start is not None and torch.equal(self.x.detach(), self._start):
+        if self.lbfgs and torch.equal(self.x.detach(), self._start):
             log.info("L-BFGS stalled: starting a fresh curvature history")
             self._restart(self.lr)
         self.schedule.step(loss)
         with torch.no_grad():
             torch.div(self.x, self.scale, out=self._shown).clamp_(0.0, 1.0)
-        return loss
+        return loss, terms
 
     def _diverged(self, loss: float) -> bool:
         if not (math.isfinite(loss) and bool(torch.isfinite(self.x).all())):
@@ -285,22 +272,25 @@ class PixelDescent:
             return self._picture(self.best)
         return self.image
 
-    def _take(self, loss_of: Callable[[Tensor], Tensor]) -> float:
-        measured: list[float] = []
+    def _take(self, loss_of: LossOf) -> tuple[float, dict[str, float]]:
+        """One optimiser step; the loss and terms of its first evaluation (the image before
+        the step; a line search evaluates more)."""
+        evaluations: list[tuple[float, dict[str, float]]] = []
 
         def closure() -> Tensor:
             self.optimizer.zero_grad(set_to_none=True)
-            loss = loss_of(self.x / self.scale if self.scale != 1.0 else self.x)
+            loss, terms = loss_of(self.x / self.scale if self.scale != 1.0 else self.x)
             loss.backward()
-            if not measured:
-                measured.append(float(loss.detach()))
+            if not evaluations:
+                evaluations.append((float(loss.detach()),
+                                    {k: float(v.detach()) for k, v in terms.items()}))
             return loss
 
         self.optimizer.step(closure)  # type: ignore[arg-type]  # torch: closure -> float
-        if not isinstance(self.optimizer, torch.optim.LBFGS):
+        if not self.lbfgs:  # clamping would break L-BFGS's curvature pairs
             with torch.no_grad():
                 self.x.clamp_(0.0, self.scale)
-        return measured[0]
+        return evaluations[0]
 
     def _back_to_best(self, loss: float) -> None:
         self.failures += 1
@@ -317,12 +307,12 @@ class PixelDescent:
         with torch.no_grad():
             if math.isfinite(self.best_loss):
                 self.x.copy_(self.best)
-            elif self._start is not None:
+            elif self.lbfgs:
                 self.x.copy_(self._start)
             else:                              # no step has succeeded: the level's start
                 torch.mul(self._shown, self.scale, out=self.x)
         self._restored = True
-        if isinstance(self.optimizer, torch.optim.LBFGS) and not self.line_search:
+        if self.lbfgs and not self.line_search:
             # Routine in a level's first steps: the second step, scaled by the curvature of
             # the first, overshoots; a line search bounds every step instead.
             self.line_search = True

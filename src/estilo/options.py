@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, get_args, get_type_hints
+from typing import Any
 
 import numpy as np
 
-from .config import FIELDS, INITS, ConfigError, StyleConfig, choices, coerce
+from .config import FIELDS, INITS, ConfigError, coerce, kinds
 
 HELP = {
     "size": "output long side in px, or WxH (default %(default)s)",
@@ -128,10 +128,11 @@ def parse(name: str, text: str) -> Any:
             (without the option's name: the caller names it as its user wrote it).
     """
     text = text.strip()
-    kinds = _kinds(name)
-    if type(None) in kinds and text.lower() in _NONE_WORDS:
+    check_names([name])
+    allowed = kinds(name)
+    if type(None) in allowed and text.lower() in _NONE_WORDS:
         return None
-    return _parser(name, kinds)(text)
+    return _parser(name, allowed)(text)
 
 
 def value(name: str, raw: Any) -> Any:
@@ -187,12 +188,6 @@ def number(value: float) -> str:
 
 
 # --- the text grammar, one parser per kind of option ------------------------------------------
-
-def _kinds(name: str) -> tuple[Any, ...]:
-    check_names([name])
-    hint = get_type_hints(StyleConfig)[name]
-    return get_args(hint) if choices(name) is None and get_args(hint) else (hint,)
-
 
 def _parser(name: str, kinds: tuple[Any, ...]) -> Callable[[str], Any]:
     if name == "size":

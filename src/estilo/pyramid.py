@@ -30,7 +30,7 @@ def scaled(size: tuple[int, int], long_side: int) -> tuple[int, int]:
 
 
 def levels(final: tuple[int, int], *, iterations: int, scales: int = 0, start_size: int = 256,
-           scale_iterations: int = 300) -> list[Level]:
+           scale_iterations: int = 40) -> list[Level]:
     """Levels from coarse to fine, ending at ``final`` with ``iterations`` iterations.
 
     Args:
@@ -62,14 +62,14 @@ class Schedule(Protocol):
     def scale_iterations(self) -> int: ...
 
 
-def plan(final: tuple[int, int], config: Schedule) -> list[Level]:
+def schedule(final: tuple[int, int], config: Schedule) -> list[Level]:
     """The levels of a run of ``config`` whose output is ``final`` (w, h) px."""
     return levels(final, iterations=config.iterations, scales=config.scales,
                   start_size=config.start_size, scale_iterations=config.scale_iterations)
 
 
 def describe(schedule: Sequence[Level]) -> str:
-    """The plan in words: ``3 levels: 128x96 px x 60, 256x192 px x 60, 512x384 px x 20
+    """The schedule in words: ``3 levels: 128x96 px x 60, 256x192 px x 60, 512x384 px x 20
     iterations (140 in all)``."""
     total = sum(level.iterations for level in schedule)
     steps = ", ".join(f"{w}x{h} px x {level.iterations}" for level in schedule

@@ -15,8 +15,8 @@ tile by tile, in memory bounded by the tile:
 
 The gradient equals the untiled one up to float round-off (tests/test_tiling.py). The same
 passes, without gradient, give the targets of a large content or style image
-(:func:`image_moments`). :func:`loss_function` is a ``loss_of(image)`` for
-:class:`~estilo.optim.PixelDescent`: the optimisers do not know about tiles.
+(:func:`image_moments`; with ``tile=None`` the image is one tile). :func:`loss` gives the
+loss and its terms as an untiled step does: the optimisers do not know about tiles.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .config import LAYER_NAMES, resolve_layer
+from .config import LAYER_NAMES
 from .losses import Moments, Objective, add_moments, moments
-from .vgg import pool_factor
+from .vgg import depth_of, pool_factor
 
 GRID = 16
 """VGG19's coarsest pooling step (pool4): crops start on multiples of it, so every pooling
@@ -49,9 +49,8 @@ def halo_of(layers: Iterable[str]) -> int:
     Each 3x3 convolution moves the front of wrong values one position in at its layer's
     resolution; each 2x2 pooling halves it (rounding up). 80 px to relu5_1.
     """
-    deepest = max(LAYER_NAMES.index(resolve_layer(n)) for n in layers)
     front, step = 0, 1
-    for name in LAYER_NAMES[: deepest + 1]:
+    for name in LAYER_NAMES[: depth_of(layers) + 1]:
         if name.startswith("conv"):
             front += 1
         elif name.startswith("pool"):
@@ -117,17 +116,20 @@ def crop_side(tile: int, halo: int) -> int:
 
 
 def image_moments(features_of: Features, image: Tensor, layers: Iterable[str], *,
-                  tile: int, halo: int, keep: Iterable[str] = ()
+                  tile: int | None, halo: int = 0, keep: Iterable[str] = ()
                   ) -> tuple[dict[str, Moments], dict[str, Tensor]]:
     """The unweighted :class:`Moments` of ``image``'s activations at ``layers``, and its whole
     activations at the layers in ``keep`` (the content's, for the content loss), tile by
-    tile without gradient."""
+    tile without gradient (``tile=None``: the image whole, one tile)."""
     layers, keep = tuple(layers), tuple(keep)
     size = (image.shape[-1], image.shape[-2])
+    layout = tiles(size, tile, halo) if tile is not None else [Tile((0, size[1], 0, size[0]),
+                                                                    (0, size[1], 0, size[0]),
+                                                                    size)]
     sums: dict[str, Moments] = {}
     kept: dict[str, Tensor] = {}
     with torch.no_grad():
-        for t in tiles(size, tile, halo):
+        for t in layout:
             rows, cols = t.pixels()
             features = features_of(image[..., rows, cols])
             for name in set(layers) | set(keep):
@@ -135,7 +137,9 @@ def image_moments(features_of: Features, image: Tensor, layers: Iterable[str], *
                 inner = _cut(features[name], t.inner(factor))
                 if name in layers:
                     sums[name] = add_moments(sums.get(name), moments(inner))
-                if name in keep:
+                if name in keep and len(layout) == 1:
+                    kept[name] = features[name]
+                elif name in keep:
                     if name not in kept:
                         n, c = inner.shape[:2]
                         kept[name] = inner.new_zeros(n, c, size[1] // factor, size[0] // factor)
@@ -144,37 +148,30 @@ def image_moments(features_of: Features, image: Tensor, layers: Iterable[str], *
     return sums, kept
 
 
-def loss_function(features_of: Features, objective: Objective, *, tile: int, halo: int,
-                  terms: dict[str, float]) -> Callable[[Tensor], Tensor]:
-    """``loss_of(image)``: the objective's total loss of ``image`` (1 x 3 x H x W), computed
-    tile by tile, with a graph back to the image that carries the exact gradient (computed
-    with the value). Its first call records the weighted terms in ``terms``."""
-    def loss_of(image: Tensor) -> Tensor:
-        value: Tensor = _TiledLoss.apply(image, features_of, objective, tile, halo, terms)
-        return value
+def loss(features_of: Features, objective: Objective, image: Tensor, *, tile: int,
+         halo: int) -> tuple[Tensor, dict[str, Tensor]]:
+    """The objective's total loss of ``image`` (1 x 3 x H x W), computed tile by tile, with a
+    graph back to the image that carries the exact gradient (computed with the value), and
+    its weighted terms (detached)."""
+    terms, grad = _loss_and_gradient(features_of, objective, image.detach(), tile, halo,
+                                     with_gradient=image.requires_grad)
+    total: Tensor = _WithGradient.apply(image, sum(terms.values(), image.new_zeros(())), grad)
+    return total, terms
 
-    return loss_of
 
-
-class _TiledLoss(torch.autograd.Function):
-    """The loss as a function of the image; forward computes the gradient too (both passes)
-    and backward hands it on."""
+class _WithGradient(torch.autograd.Function):
+    """A value computed beside autograd, with its gradient with respect to the image."""
 
     @staticmethod
-    def forward(ctx: Any, image: Tensor, features_of: Features, objective: Objective,
-                tile: int, halo: int, terms: dict[str, float]) -> Tensor:
-        parts, grad = _loss_and_gradient(features_of, objective, image.detach(), tile, halo,
-                                         with_gradient=ctx.needs_input_grad[0])
-        if not terms:
-            terms.update({k: float(v) for k, v in parts.items()})
+    def forward(ctx: Any, image: Tensor, value: Tensor, grad: Tensor) -> Tensor:
         ctx.save_for_backward(grad)
-        return sum(parts.values(), image.new_zeros(()))
+        return value
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = ctx.saved_tensors
         scaled = grad if bool(grad_output == 1) else grad_output * grad  # no copy at print size
-        return scaled, None, None, None, None, None
+        return scaled, None, None
 
 
 def _loss_and_gradient(features_of: Features, objective: Objective, image: Tensor, tile: int,
@@ -196,7 +193,7 @@ def _loss_and_gradient(features_of: Features, objective: Objective, image: Tenso
     with torch.enable_grad():
         leaves = {n: Moments(m.total.requires_grad_(), m.outer.requires_grad_(), m.weight)
                   for n, m in sums.items()}
-        style = (objective.style_from_moments(leaves) if style_layers
+        style = (objective.style(leaves) if style_layers
                  else image.new_zeros(()))
         wanted = [x for m in leaves.values() for x in (m.total, m.outer)]
         grads = torch.autograd.grad(style, wanted, allow_unused=True) if with_gradient and \

@@ -25,9 +25,9 @@ from .io import metadata
 from .io.image import resize, to_pil, to_tensor
 from .io.inputs import ImageInput, Inputs, Source, StyleInput, prepare
 from .losses import Objective
-from .optim import NonFiniteError, PixelDescent
+from .optim import LossOf, NonFiniteError, PixelDescent
 from .options import flag
-from .pyramid import Level, plan, scaled, style_side, upsample
+from .pyramid import Level, scaled, schedule, style_side, upsample
 from .vgg import VGG19Features, channels_of, layer_weights, pool_factor
 from .weights import LoadedWeights, load_weights
 
@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 ExtraLoss = Callable[[Tensor], dict[str, Tensor]]
 """More weighted loss terms of the image being optimised (1 x 3 x H x W, RGB in [0, 1], at the
 level's size; a graph back to it), added to the objective's: ``{"temporal": ...}`` for video."""
-Terms = Callable[[dict[str, Tensor], Tensor], dict[str, Tensor]]
-"""The weighted loss terms of an image from its activations and itself (an :class:`Objective`)."""
 
 
 @dataclass(frozen=True)
@@ -128,20 +126,17 @@ class Stylizer:
             if device.type != "mps":  # oneDNN and cuDNN convolutions are faster in NHWC
                 net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             self._extractors[key] = net
-        return color.ColourMode(config.preserve_color).network(  # type: ignore[return-value]
-            self._extractors[key])
+        return self._extractors[key]
 
 
 @dataclass
 class Job:
-    """One prepared run: checked inputs and options. Iterate :meth:`steps` or call :meth:`run`.
+    """One prepared run: checked inputs and options, and what they decide once (the levels,
+    the iterations in all, the colour mode). Iterate :meth:`steps` or call :meth:`run`.
 
-    Two optional hooks let a caller drive the run from outside (``estilo video`` does, to
-    start each frame from the previous one and keep it close): ``start_image`` replaces
-    ``config.init`` (it is resized to the first level's size, and seen as the colour mode
-    sees every start image: luminance only in ``preserve_color="luminance"`` runs);
-    ``extra_loss`` adds its terms to the objective's at every evaluation, on every level
-    (they appear in :attr:`Step.terms` under their names).
+    ``start_image`` replaces ``config.init`` (resized to the first level, seen as the colour
+    mode sees every start image); ``extra_loss`` adds its terms to the objective's at every
+    evaluation (they appear in :attr:`Step.terms`). ``estilo video`` uses both.
     """
 
     stylizer: Stylizer
@@ -149,6 +144,15 @@ class Job:
     config: StyleConfig
     start_image: Tensor | None = field(default=None, repr=False, kw_only=True)
     extra_loss: ExtraLoss | None = field(default=None, repr=False, kw_only=True)
+    schedule: list[Level] = field(init=False, repr=False)
+    total: int = field(init=False, repr=False)
+    colour: color.ColourMode = field(init=False, repr=False)
+    plans: list[tuple[Level, memory.Plan]] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.schedule = schedule(self.inputs.size, self.config)
+        self.total = sum(level.iterations for level in self.schedule)
+        self.colour = color.ColourMode(self.config.preserve_color)
 
     def steps(self) -> Generator[Step, None, None]:
         """Yield a :class:`Step` after every optimisation step, coarse levels first.
@@ -164,20 +168,22 @@ class Job:
         levels = self.memory_plans()                              # refuses what cannot fit
         if config.max_memory:  # a cap asked for: freed tensors go back (as tune() does)
             return_freed_memory()
-        extractor = self.stylizer.extractor(weights, config, device)
-        clock = _Clock(total=sum(level.iterations for level, _ in levels), levels=len(levels),
-                       dtype=dtype)
-        image = _given_start(self.start_image, config, device)   # None: from config.init
+        network = self.stylizer.extractor(weights, config, device)
+        clock = _Clock()
+        image = _given_start(self.start_image, self.colour, device)  # None: from config.init
         start: Tensor | None = None
         for index, (level, budget) in enumerate(levels):          # 2. coarse to fine
-            getattr(extractor, "network", extractor).checkpointing = budget.checkpointing
             tiles = _tiles(budget, level, config)
-            objective = _objective(extractor, inputs, level, config, device, dtype, tiles)
-            losses = _losses(extractor, objective, self.extra_loss, dtype, tiles)  # 3. targets
+            objective = self._objective(network, level, device, tiles)       # 3. targets
+            features_of = functools.partial(_features, network, dtype=dtype,
+                                            grey=self.colour.luminance,
+                                            checkpointing=budget.checkpointing)
+            loss_of = functools.partial(_loss, features_of=features_of, objective=objective,
+                                        extra=self.extra_loss, tiles=tiles)
             image = _start_image(image, inputs, level, config, device)         # 4. start image
             start = _thumbnail(image) if start is None else start
-            image = yield from _optimise(image, losses, _level_config(config, budget), clock,
-                                         index, level, budget.history)
+            image = yield from self._optimise(image, loss_of, _level_config(config, budget),
+                                              clock, index, level, budget.history)
         if start is not None and image is not None:               # 5. did anything happen?
             _check_progress(start, _thumbnail(image), config, clock.done)
 
@@ -188,12 +194,15 @@ class Job:
 
     def memory_plans(self) -> list[tuple[Level, memory.Plan]]:
         """Each level of the schedule with its memory plan (coarse levels keep L-BFGS's full
-        history when only the finest need tiles or a leaner optimiser)."""
-        device = resolve_device(self.config.device)
-        schedule = plan(self.inputs.size, self.config)
-        budgets = memory.level_plans(self.inputs, self.config, device,
-                                     compute_dtype(device, self.config.precision), schedule)
-        return list(zip(schedule, budgets))
+        history when only the finest need tiles or a leaner optimiser), made once: by the
+        first call, or when the run starts (the weights loaded: the plan counts them)."""
+        if self.plans is None:
+            device = resolve_device(self.config.device)
+            budgets = memory.level_plans(self.inputs, self.config, device,
+                                         compute_dtype(device, self.config.precision),
+                                         self.schedule)
+            self.plans = list(zip(self.schedule, budgets))
+        return self.plans
 
     def weights(self) -> LoadedWeights:
         """The network weights of this run (loaded once per process)."""
@@ -214,24 +223,104 @@ class Job:
                             else to_tensor(resize(self.inputs.content.image, self.inputs.size)))
         return Result(self.output(final), final, history, self.config, self.parameters(last))
 
+    def picture(self, image: Tensor) -> Image.Image:
+        """A step's image (1 x 3 x H x W) as every application saves or shows it: the
+        :meth:`output` of its :meth:`finish`."""
+        return self.output(self.finish(image))
+
     def finish(self, image: Tensor) -> Tensor:
         """Post-processing of a step's image (1 x 3 x H x W): in ``luminance`` colour mode,
         the image's luminance recombined with the content's chroma. Returns a CPU copy."""
         image = image.detach().cpu().clone()
-        mode = color.ColourMode(self.config.preserve_color)
-        if not mode.luminance:
+        if not self.colour.luminance:
             return image
         w, h = image.shape[-1], image.shape[-2]
-        return mode.finish(image, to_tensor(resize(self.inputs.content.image, (w, h))))
+        return self.colour.finish(image, to_tensor(resize(self.inputs.content.image, (w, h))))
 
     def output(self, image: Tensor) -> Image.Image:
         """A finished image (from :meth:`finish`) as PIL: RGB, or RGBA with the content's
-        alpha (``keep_alpha``). Every application saves this picture with
-        :func:`~estilo.io.output.save_image`, which keeps its alpha."""
+        alpha (``keep_alpha``); :func:`~estilo.io.output.save_image` keeps its alpha."""
         pil = to_pil(image)
         if self.inputs.alpha is not None:
             pil.putalpha(resize(self.inputs.alpha, pil.size))
         return pil
+
+    def _objective(self, network: VGG19Features, level: Level, device: torch.device,
+                   tiles: Tiles) -> Objective:
+        """The level's targets from the content's and the styles' moments, tile by tile when
+        ``tiles`` says so (the network's own dtype, no autocast)."""
+        config, inputs = self.config, self.inputs
+        content_rgb = to_tensor(resize(inputs.content.image, level.size))
+        content = self.colour.content(content_rgb)
+        styles = [self._style_tensor(s, level, content_rgb) for s in inputs.styles]
+        style_weights = layer_weights(config, "style")
+        content_weights = layer_weights(config, "content")
+        layers = tuple(dict.fromkeys([*content_weights, *style_weights]))
+        features_of = functools.partial(_features, network, dtype=torch.float32,
+                                        grey=self.colour.luminance)
+        tile, halo = tiles if tiles is not None else (None, 0)
+        content_moments, content_maps = tiling.image_moments(
+            features_of, content.to(device), layers, tile=tile, halo=halo, keep=content_weights)
+        style_moments = [tiling.image_moments(features_of, s.to(device), layers, tile=tile,
+                                              halo=halo)[0] for s in styles]
+        masks = None
+        if inputs.mask is not None:
+            shapes = {n: (1, channels_of(n), level.size[1] // pool_factor(n),
+                          level.size[0] // pool_factor(n)) for n in style_weights}
+            regions = mask.region_maps(inputs.mask.image, level.size,
+                                       inputs.style_count).to(device)
+            masks = mask.layer_masks(regions, style_weights, shapes)
+        objective = Objective.from_moments(
+            content_maps, content_moments, style_moments, content_weights=content_weights,
+            style_weights=style_weights, style_blend=config.style_blend,
+            tv_weight=config.tv_weight, chroma_tv_weight=config.chroma_tv_weight,
+            feature_norm=config.feature_norm, gram_norm=config.gram_norm,
+            style_loss=config.style_loss, groups=inputs.groups or None, masks=masks)
+        if config.style_weight is None:  # the style's weight by strength (relative errors)
+            with torch.no_grad():
+                objective.weigh_style_by_strength(config.strength * STRENGTH_UNIT)
+        return objective
+
+    def _style_tensor(self, style: Source, level: Level, content: Tensor) -> Tensor:
+        """A style image at the level's scale, recoloured or reduced to luminance as the
+        colour mode says."""
+        size = style_side(style.image.size, level.size, self.inputs.size,
+                          self.config.style_size, self.config.style_scale)
+        return self.colour.style(to_tensor(resize(style.image, size)), content)
+
+    def _optimise(self, image: Tensor, loss_of: LossOf, config: StyleConfig, clock: _Clock,
+                  index: int, level: Level, history: int) -> Generator[Step, None, Tensor]:
+        """Run one level's iterations on ``image``; yield a Step after each; return the image.
+        A finer level starts at the rate the level below ended with (the adaptive schedule
+        has lowered it), unless a memory plan changed the optimiser."""
+        if clock.optimizer != config.optimizer:
+            clock.optimizer, clock.lr = config.optimizer, None
+        descent = PixelDescent(image, config.optimizer,
+                               clock.lr if clock.lr is not None else config.learning_rate,
+                               schedule=config.lr_schedule, patience=config.lr_patience,
+                               factor=config.lr_factor, min_lr=config.lr_min, history=history,
+                               take=True)  # the start image is this level's own
+        done = 0
+        best_terms: dict[str, float] = {}
+        final = descent.shown
+        while done < level.iterations:
+            evaluated = descent.step(loss_of)
+            if evaluated is None:  # diverged and undone (PixelDescent says so)
+                continue
+            loss, terms = evaluated
+            done += 1
+            clock.done += 1
+            if loss == descent.best_loss:
+                best_terms = terms
+            shown = descent.shown
+            if done == level.iterations:
+                final = descent.result()
+                if descent.ends_above_best:  # the level hands on its best picture: show that
+                    shown, loss, terms = final, descent.best_loss, best_terms or terms
+            yield Step(clock.done, self.total, index, len(self.schedule), level.size, loss,
+                       terms, descent.lr, clock.elapsed(), shown)
+        clock.lr = descent.lr
+        return final
 
 
 def stylize(content: ImageInput, style: StyleInput, **options: Any) -> Image.Image:
@@ -241,11 +330,11 @@ def stylize(content: ImageInput, style: StyleInput, **options: Any) -> Image.Ima
 
 @dataclass
 class _Clock:
-    total: int
-    levels: int
-    dtype: torch.dtype = torch.float32  # the network's compute dtype
-    lr: float | None = None             # the rate the last level ended with
-    optimizer: str | None = None        # and its optimiser
+    """What runs on from level to level: iterations done, the time since the start, and the
+    optimiser and rate the last level ended with."""
+
+    lr: float | None = None
+    optimizer: str | None = None
     done: int = 0
     start: float = field(default_factory=time.perf_counter)
 
@@ -280,104 +369,12 @@ def _tiles(budget: memory.Plan, level: Level, config: StyleConfig) -> Tiles:
     return (budget.tile, halo) if level.size[0] * level.size[1] > side * side else None
 
 
-def _objective(extractor: VGG19Features, inputs: Inputs, level: Level, config: StyleConfig,
-               device: torch.device, dtype: torch.dtype, tiles: Tiles = None) -> Objective:
-    content_rgb = to_tensor(resize(inputs.content.image, level.size))
-    content = color.ColourMode(config.preserve_color).content(content_rgb)
-    styles = [_style_tensor(s, inputs, level, config, content_rgb) for s in inputs.styles]
-    style_weights = layer_weights(config, "style")
-    content_weights = layer_weights(config, "content")
-    layers = tuple(dict.fromkeys([*content_weights, *style_weights]))
-    if tiles is None:
-        with torch.no_grad():
-            content_features = extractor(content.to(device))
-            style_features = [extractor(s.to(device)) for s in styles]
-        shapes = {n: tuple(content_features[n].shape) for n in style_weights}
-    else:
-        tile, halo = tiles  # the targets as above: the network's own dtype, no autocast
-        content_moments, content_maps = tiling.image_moments(
-            extractor, content.to(device), layers, tile=tile, halo=halo, keep=content_weights)
-        style_moments = [tiling.image_moments(extractor, s.to(device), layers, tile=tile,
-                                              halo=halo)[0] for s in styles]
-        shapes = {n: (1, channels_of(n), level.size[1] // pool_factor(n),
-                      level.size[0] // pool_factor(n)) for n in style_weights}
-    masks = None
-    if inputs.mask is not None:
-        regions = mask.region_maps(inputs.mask.image, level.size, inputs.style_count).to(device)
-        masks = mask.layer_masks(regions, style_weights, shapes)
-    options: dict[str, Any] = {
-        "content_weights": content_weights, "style_weights": style_weights,
-        "style_blend": config.style_blend, "tv_weight": config.tv_weight,
-        "chroma_tv_weight": config.chroma_tv_weight,
-        "feature_norm": config.feature_norm, "gram_norm": config.gram_norm,
-        "style_loss": config.style_loss, "groups": inputs.groups or None, "masks": masks}
-    if tiles is None:
-        objective = Objective.from_features(content_features, style_features, **options)
-    else:
-        objective = Objective.from_moments(content_maps, content_moments, style_moments,
-                                           **options)
-    if config.style_weight is None:  # the style's weight by strength (relative errors)
-        with torch.no_grad():
-            objective.weigh_style_by_strength(config.strength * STRENGTH_UNIT)
-    return objective
-
-
-def _style_tensor(style: Source, inputs: Inputs, level: Level, config: StyleConfig,
-                  content: Tensor) -> Tensor:
-    """A style image at the level's scale, recoloured or reduced to luminance as configured."""
-    size = style_side(style.image.size, level.size, inputs.size, config.style_size,
-                      config.style_scale)
-    return color.ColourMode(config.preserve_color).style(to_tensor(resize(style.image, size)),
-                                                         content)
-
-
-def _given_start(start: Tensor | None, config: StyleConfig, device: torch.device) -> Tensor | None:
+def _given_start(start: Tensor | None, colour: color.ColourMode,
+                 device: torch.device) -> Tensor | None:
     """A caller's start image (:attr:`Job.start_image`) on the device, as the network sees it."""
     if start is None:
         return None
-    image = start.detach().float().clamp(0.0, 1.0)
-    return color.ColourMode(config.preserve_color).start(image).to(device)
-
-
-Losses = Callable[[dict[str, float]], Callable[[Tensor], Tensor]]
-"""A level's loss: given a dict to record the first evaluation's weighted terms in, the
-``loss_of(image)`` that :class:`~estilo.optim.PixelDescent` steps on."""
-
-
-def _losses(extractor: VGG19Features, objective: Objective, extra: ExtraLoss | None,
-            dtype: torch.dtype, tiles: Tiles) -> Losses:
-    """The level's loss: the objective's terms, tile by tile when ``tiles`` says so, and the
-    terms of ``extra`` (:attr:`Job.extra_loss`) of the whole image added to them."""
-    def losses(terms: dict[str, float]) -> Callable[[Tensor], Tensor]:
-        if tiles is None:
-            return _loss_function(extractor, _with_extra(objective, extra), dtype, terms)
-        tiled = tiling.loss_function(functools.partial(_features, extractor, dtype=dtype),
-                                     objective, tile=tiles[0], halo=tiles[1], terms=terms)
-        if extra is None:
-            return tiled
-
-        def loss_of(image: Tensor) -> Tensor:
-            first = not terms
-            loss = tiled(image)                       # records the objective's terms first
-            parts = extra(image)
-            if first:
-                terms.update({k: float(v.detach()) for k, v in parts.items()})
-            return loss + sum(parts.values())  # type: ignore[no-any-return]
-
-        return loss_of
-
-    return losses
-
-
-def _with_extra(objective: Objective, extra: ExtraLoss | None) -> Terms:
-    """The objective's terms, and ``extra``'s added to them (:attr:`Job.extra_loss`)."""
-    if extra is None:
-        return objective
-
-    def terms(features: dict[str, Tensor], image: Tensor) -> dict[str, Tensor]:
-        return {**objective(features, image), **extra(image)}
-
-    return terms
+    return colour.start(start.detach().float().clamp(0.0, 1.0)).to(device)
 
 
 def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: StyleConfig,
@@ -415,41 +412,6 @@ def _palette(inputs: Inputs, config: StyleConfig) -> tuple[Tensor, Tensor]:
     return color.mixed_statistics(images, weights)
 
 
-def _optimise(image: Tensor, losses: Losses, config: StyleConfig, clock: _Clock, index: int,
-              level: Level, history: int = 50) -> Generator[Step, None, Tensor]:
-    """Run one level's iterations on ``image``; yield a Step after each; return the image."""
-    # A finer level refines the upsampled picture: it starts at the rate the level below
-    # ended with (the adaptive schedule has lowered it), not at the initial, coarse rate.
-    if clock.optimizer != config.optimizer:  # the first level, or a memory plan's fallback
-        clock.optimizer, clock.lr = config.optimizer, None
-    descent = PixelDescent(image, config.optimizer,
-                           clock.lr if clock.lr is not None else config.learning_rate,
-                           schedule=config.lr_schedule, patience=config.lr_patience,
-                           factor=config.lr_factor, min_lr=config.lr_min, history=history,
-                           take=True)  # the start image is this level's own
-    done = 0
-    best_terms: dict[str, float] = {}
-    final = descent.shown
-    while done < level.iterations:
-        terms: dict[str, float] = {}
-        loss = descent.step(losses(terms))
-        if loss is None:  # diverged and undone (PixelDescent says so)
-            continue
-        done += 1
-        clock.done += 1
-        if loss == descent.best_loss:
-            best_terms = terms
-        shown = descent.shown
-        if done == level.iterations:
-            final = descent.result()
-            if descent.ends_above_best:  # the level hands on its best picture: report that one
-                shown, loss, terms = final, descent.best_loss, best_terms or terms
-        yield Step(clock.done, clock.total, index, clock.levels, level.size, loss, terms,
-                   descent.lr, clock.elapsed(), shown)
-    clock.lr = descent.lr
-    return final
-
-
 NO_PROGRESS = 0.5 / 255
 """A run whose picture changed less than this on average (a 32 x 32 thumbnail, RGB in
 [0, 1]) made no progress: the start image is what it hands back (a weight far outside its
@@ -473,22 +435,28 @@ def _check_progress(start: Tensor, end: Tensor, config: StyleConfig, iterations:
                 or "the optimiser made no progress; try the default --lr and loss weights")
 
 
-def _loss_function(extractor: VGG19Features, objective: Terms, dtype: torch.dtype,
-                   terms: dict[str, float]) -> Callable[[Tensor], Tensor]:
-    """The total loss of an image (1 x 3 x H x W); its first call records the weighted terms."""
-    def loss_of(image: Tensor) -> Tensor:
-        parts = objective(_features(extractor, image, dtype), image)
-        if not terms:
-            terms.update({k: float(v.detach()) for k, v in parts.items()})
-        return sum(parts.values())  # type: ignore[return-value]
+def _loss(image: Tensor, *, features_of: tiling.Features, objective: Objective,
+          extra: ExtraLoss | None, tiles: Tiles) -> tuple[Tensor, dict[str, Tensor]]:
+    """The loss of an image (1 x 3 x H x W) and its weighted terms: the objective's (tile by
+    tile when ``tiles`` says so) and :attr:`Job.extra_loss`'s."""
+    if tiles is None:
+        terms = objective(features_of(image), image)
+        loss: Tensor = sum(terms.values())  # type: ignore[assignment]
+    else:
+        loss, terms = tiling.loss(features_of, objective, image, tile=tiles[0], halo=tiles[1])
+    if extra is not None:
+        more = extra(image)
+        loss, terms = loss + sum(more.values()), {**terms, **more}
+    return loss, terms
 
-    return loss_of
 
-
-def _features(extractor: VGG19Features, x: Tensor, dtype: torch.dtype) -> dict[str, Tensor]:
-    """The extractor's activations of ``x``, computed in ``dtype``, returned as float32 (so
-    Gram matrices and losses keep full precision) in the network's memory layout (the Gram
-    matrix of channels-last activations needs no copy; see :func:`losses.gram_matrix`)."""
+def _features(network: VGG19Features, x: Tensor, dtype: torch.dtype, *, grey: bool = False,
+              checkpointing: bool = False) -> dict[str, Tensor]:
+    """The network's activations of ``x`` (of its luminance when ``grey``), computed in
+    ``dtype``, returned as float32 (so the statistics keep full precision) in the network's
+    memory layout (the Gram matrix of channels-last activations needs no copy)."""
+    if grey:
+        x = color.grey(x)
     with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
-        features = extractor(x)
+        features = network(x, checkpointing=checkpointing)
     return {name: f.float() for name, f in features.items()}

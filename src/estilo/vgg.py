@@ -93,17 +93,18 @@ class VGG19Features(nn.Module):
         self.body = nn.ModuleList(_make_layer(name, weights, pooling) for name in self.names)
         self.requires_grad_(False)
         self.eval()
-        # Recompute each segment between requested layers during backward instead of keeping
-        # its activations: less memory at print sizes for about one more forward per step.
-        self.checkpointing = False
 
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Activations ``{name: N x C x H' x W'}`` of an RGB [0, 1] batch ``x``."""
+    def forward(self, x: Tensor, *, checkpointing: bool = False) -> dict[str, Tensor]:
+        """Activations ``{name: N x C x H' x W'}`` of an RGB [0, 1] batch ``x``.
+
+        ``checkpointing``: recompute each segment between requested layers during backward
+        instead of keeping its activations (less memory for about one more forward a step).
+        """
         out: dict[str, Tensor] = {}
         x = self.normalize(x)
         start = 0
         for end in self._cuts():
-            if self.checkpointing and x.requires_grad and torch.is_grad_enabled():
+            if checkpointing and x.requires_grad and torch.is_grad_enabled():
                 x = checkpoint(self._segment, x, start, end, use_reentrant=False)
             else:
                 x = self._segment(x, start, end)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import sys
-import time
 from contextlib import closing
 
 import pytest
@@ -34,15 +33,18 @@ def test_a_terminal_gets_a_bar_with_its_total_from_the_start():
     assert "\r" in text and "3/3" in text and "never printed" not in text
 
 
-def test_an_unknown_total_shows_nothing_until_known_but_the_clock_runs_from_the_start():
+def test_an_unknown_total_shows_nothing_until_known_but_the_clock_runs_from_the_start(
+        monkeypatch: pytest.MonkeyPatch):
+    now = [1000.0]
+    monkeypatch.setattr("tqdm.std.time", lambda: now[0])  # the bar's clock, moved by hand
     stream = Terminal()
     bar = Progress(None, unit="img", stream=stream)
     assert stream.getvalue() == ""  # no "0it" bar
-    time.sleep(0.3)
+    now[0] += 30.0
     bar.step(postfix="done: a.png", total=4)
-    elapsed = bar._bar.format_dict["elapsed"]
+    elapsed = bar.elapsed
     bar.close()
-    assert elapsed >= 0.3 and "1/4" in stream.getvalue() and "0it" not in stream.getvalue()
+    assert elapsed == 30.0 and "1/4" in stream.getvalue() and "0it" not in stream.getvalue()
 
 
 def test_a_log_gets_one_line_per_group_and_no_carriage_returns():
@@ -71,8 +73,8 @@ def test_the_batch_clock_starts_with_the_batch(content_path, style_path, tmp_pat
     real_close = Progress.close
 
     def close(self: Progress) -> None:
-        if self._bar is not None:
-            seen["bar"] = self._bar.format_dict["elapsed"]
+        if self.elapsed is not None:
+            seen["bar"] = self.elapsed
         real_close(self)
 
     terminal = Terminal()

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..config import INITS, StyleConfig
 from ..files import sha256, write_atomic
-from ..io.metadata import run_key
+from ..io.metadata import run_key, same_run
 from ..io.output import OutputError, check_output_path, read_parameters, save_image
 from .plan import DEFAULT_NAME, BatchError, Item, plan
 from .workers import Outcome, Task, inline, local_workers, pool, ray_tasks
@@ -98,17 +98,16 @@ class _Hashes:
 
 def expected_key(item: Item, config: StyleConfig,
                  digest: Callable[[Path], str | None]) -> tuple[str, ...] | None:
-    """The :func:`~estilo.io.metadata.run_key` (without weights, which the driver does not
-    load) of the output ``item`` gets with ``config``; None when an input cannot be read."""
-    def record(path: str | Path | None) -> dict[str, str | None] | None:
-        return {"sha256": digest(Path(path).expanduser())} if path is not None else None
+    """The :func:`~estilo.io.metadata.same_run` key (without weights, which the driver does
+    not load) of the output ``item`` gets with ``config``; None when an input cannot be read."""
+    def sha(path: str | Path | None) -> str | None:
+        return digest(Path(path).expanduser()) if path is not None else None
 
-    content, style = record(item.content), record(item.style)
-    if content is None or content["sha256"] is None:
+    content = sha(item.content)
+    if content is None:
         return None
-    inputs = {"content": content, "styles": [style], "style_groups": [0], "mask": record(config.mask),
-              "init": None if config.init in INITS else record(config.init)}
-    return run_key({"config": config.to_dict(), "inputs": inputs}, weights=False)
+    return same_run(config.to_dict(), content=content, styles=[sha(item.style)], groups=[0],
+                    init=None if config.init in INITS else sha(config.init), mask=sha(config.mask))
 
 
 def _split_done(items: Sequence[Item], config: StyleConfig,

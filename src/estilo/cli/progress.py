@@ -61,6 +61,11 @@ class Progress:
         if not self.live and not self.quiet:
             print(text, file=self.stream, flush=True)
 
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds on the bar's clock (None without a bar)."""
+        return float(self._bar.format_dict["elapsed"]) if self._bar is not None else None
+
     def close(self) -> None:
         """End the display: close the bar, or print the last group's line."""
         if self._bar is not None:

@@ -13,7 +13,8 @@ from typing import Any
 from ..devices import resolve_device, tune
 from ..io.metadata import version
 from ..io.output import check_output_path, save_image
-from ..pyramid import describe, plan
+from ..memory import HISTORIES
+from ..pyramid import describe
 from ..transfer import Job, NonFiniteError, Step, Stylizer
 from .progress import Progress
 from .shell import (
@@ -110,11 +111,11 @@ def run_and_save(job: Job, output: Path, *, save_every: int = 0, quiet: bool = F
     job.weights()  # fail on missing weights before the progress bar starts
     tune(resolve_device(job.config.device))  # backend speed settings: the app's choice
     if not quiet:
-        print(f"estilo: {describe(plan(job.inputs.size, job.config))}", file=sys.stderr)
+        print(f"estilo: {describe(job.schedule)}", file=sys.stderr)
         plans = job.memory_plans()
         special = [(level, budget) for level, budget in plans
                    if budget.tile or budget.optimizer != job.config.optimizer
-                   or budget.history not in (0, 50) or budget.checkpointing]
+                   or budget.history not in (0, HISTORIES[0]) or budget.checkpointing]
         for level, budget in special or (plans[-1:] if job.config.max_memory else []):
             width, height = level.size
             print(f"estilo: plan at {width}x{height} px: {budget.describe()}", file=sys.stderr)
@@ -155,7 +156,7 @@ class Saver:
 
     def intermediate(self, step: Step) -> None:
         """Save ``step``'s image as a partial result."""
-        saved = save_image(self.job.output(self.job.finish(step.image)),
+        saved = save_image(self.job.picture(step.image),
                            self.spare or self.output,
                            parameters=self.job.parameters(step, partial=True))
         self.spare = saved if saved != self.output else None
@@ -163,7 +164,7 @@ class Saver:
     def final(self, step: Step, *, interrupted: bool) -> tuple[Path, dict[str, Any]]:
         """Save ``step``'s image as the result; return where it went and what it embeds."""
         params = self.job.parameters(step, interrupted=interrupted)
-        saved = save_image(self.job.output(self.job.finish(step.image)), self.output,
+        saved = save_image(self.job.picture(step.image), self.output,
                            parameters=params)
         if self.spare is not None and self.spare != saved:
             self.spare.unlink(missing_ok=True)
@@ -174,8 +175,7 @@ def run_with_progress(job: Job, saver: Saver, *, save_every: int = 0,
                       quiet: bool = False) -> tuple[Step | None, int]:
     """Drain ``job.steps()`` under a progress display; return the last step and the exit status."""
     last: Step | None = None
-    progress = Progress(sum(level.iterations for level in plan(job.inputs.size, job.config)),
-                        quiet=quiet)
+    progress = Progress(job.total, quiet=quiet)
     status = 0
     stop = Interruption()
     try:

@@ -28,9 +28,9 @@ from ..io.image import resize, to_tensor, working_size
 from ..io.inputs import ImageInput, Source, StyleInput
 from ..io.metadata import run_key
 from ..io.output import OutputError, check_output_path, read_parameters, save_image
-from ..losses import Objective
+from ..losses import Moments, Objective, moments
 from ..options import flag, text, values
-from ..pyramid import plan, style_side
+from ..pyramid import style_side
 from ..transfer import Job, NonFiniteError, Step, Stylizer
 from . import sheet
 from .spec import (
@@ -59,6 +59,10 @@ EVALUATION: dict[str, Any] = {
     "style_layers": ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")}
 """The grid evaluator's network and layers (those of the report's best rows), fixed so that
 a table's losses compare across estilo versions."""
+
+def _moments(features: Mapping[str, torch.Tensor]) -> dict[str, Moments]:
+    return {name: moments(f) for name, f in features.items()}
+
 
 class Evaluator:
     """One fixed measure of content and style loss, the same for every row.
@@ -98,8 +102,9 @@ class Evaluator:
                 features = [self.net(self._tensor(resize(s.image, style_side(
                     s.image.size, self.size, self.size, None)))) for s in styles]
             ones = dict.fromkeys
-            self._objectives[key] = Objective.from_features(
-                self.content, features, content_weights=ones(self.config.content_layers, 1.0),
+            self._objectives[key] = Objective.from_moments(
+                self.content, _moments(self.content), [_moments(f) for f in features],
+                content_weights=ones(self.config.content_layers, 1.0),
                 style_weights=ones(self.config.style_layers, 1.0))
         return self._objectives[key]
 
@@ -161,8 +166,7 @@ class Grid:
 
     def total_iterations(self) -> int:
         """Iterations over all pending rows (for a progress bar)."""
-        return sum(sum(level.iterations for level in plan(job.inputs.size, job.config))
-                   for r in self.pending() for job in [self._job_of[r.index]])
+        return sum(self._job_of[r.index].total for r in self.pending())
 
     def steps(self) -> Generator[GridStep, None, None]:
         """Run every pending row, yielding a :class:`GridStep` after each iteration.
@@ -250,10 +254,10 @@ class Grid:
         try:
             for last in job.steps():
                 yield GridStep(row, position, pending, last)
-            image = job.output(job.finish(last.image)) if last else resize(job.inputs.content.image, job.inputs.size)
+            image = job.picture(last.image) if last else resize(job.inputs.content.image, job.inputs.size)
         except NonFiniteError as e:
             log.warning("row %d (%s) diverged: %s", row.index, row.label, e)
-            status, image = "diverged", job.output(job.finish(e.image))
+            status, image = "diverged", job.picture(e.image)
         wall = time.perf_counter() - start
         row.path.parent.mkdir(parents=True, exist_ok=True)
         save_image(image, row.path, parameters=job.parameters(last, interrupted=False, grid={

@@ -53,25 +53,34 @@ def parameters(config: StyleConfig, inputs: Inputs, weights: LoadedWeights,
 
 
 def run_key(params: Mapping[str, Any] | None, *, weights: bool = True) -> tuple[str, ...] | None:
-    """What makes two outputs the same finished run, read from their embedded parameters.
-
-    The options (but the device: it does not change what is computed), the inputs' sha256
-    (content, styles and their grouping, init image, mask) and, with ``weights``, the weights'
-    sha256. None when there are no parameters, or the run was interrupted, is a partial save
-    or did fewer iterations than it planned: such an output is never the finished run.
-    Compare keys made with the same ``weights``.
+    """What makes two outputs the same finished run, read from their embedded parameters
+    (see :func:`same_run`). None when there are no parameters, or the run was interrupted,
+    is a partial save or did fewer iterations than it planned: such an output is never the
+    finished run. Compare keys made with the same ``weights``.
     """
     if not params or params.get("interrupted") or params.get("partial"):
         return None
     if params.get("iterations_done") != params.get("iterations_total"):
         return None
-    config = {k: v for k, v in (params.get("config") or {}).items() if k != "device"}
     inputs = params.get("inputs") or {}
-    hashes = {"content": _sha256(inputs.get("content")), "init": _sha256(inputs.get("init")),
-              "styles": [_sha256(s) for s in inputs.get("styles") or []],
-              "groups": inputs.get("style_groups"), "mask": _sha256(inputs.get("mask"))}
-    key = (_canonical(config), _canonical(hashes))
-    return (*key, str((params.get("weights") or {}).get("sha256"))) if weights else key
+    return same_run(params.get("config") or {}, content=_sha256(inputs.get("content")),
+                    styles=[_sha256(s) for s in inputs.get("styles") or []],
+                    groups=inputs.get("style_groups"), init=_sha256(inputs.get("init")),
+                    mask=_sha256(inputs.get("mask")),
+                    weights=str((params.get("weights") or {}).get("sha256")) if weights else None)
+
+
+def same_run(config: Mapping[str, Any], *, content: str | None, styles: Sequence[str | None],
+             groups: Sequence[int] | None, init: str | None, mask: str | None,
+             weights: str | None = None) -> tuple[str, ...]:
+    """The one key of "the same run" (grids, batches, videos and resume use it): the options
+    (but the device: it does not change what is computed), the inputs' sha256 (content,
+    styles and their grouping, init image, mask) and, when given, the weights' sha256."""
+    options = {k: v for k, v in config.items() if k != "device"}
+    hashes = {"content": content, "init": init, "styles": list(styles),
+              "groups": list(groups) if groups is not None else None, "mask": mask}
+    key = (_canonical(options), _canonical(hashes))
+    return (*key, weights) if weights is not None else key
 
 
 def _sha256(record: Mapping[str, Any] | None) -> str | None:

@@ -37,6 +37,7 @@ from ..config import ConfigError, StyleConfig
 from ..files import write_atomic
 from ..io.image import resize, to_tensor
 from ..io.inputs import StyleInput
+from ..io.metadata import same_run
 from ..io.output import OutputError, check_output_path, save_image
 from ..transfer import ExtraLoss, Job, Step, Stylizer
 from . import flow
@@ -214,7 +215,7 @@ class VideoJob:
             if on_step is not None:
                 on_step(index, last)
         assert last is not None  # every frame runs at least one iteration
-        image = job.output(job.finish(last.image))
+        image = job.picture(last.image)
         path = self.frame_paths[index - 1]
         self._start_work()
         params = job.parameters(last, video=self._video_record(index, reliable))
@@ -266,16 +267,18 @@ class VideoJob:
     # --- the work folder ------------------------------------------------------------------
 
     def _run_key(self) -> dict[str, Any]:
-        """What makes the frames in a work folder this job's frames."""
+        """What makes the frames in a work folder this job's frames: the run's
+        :func:`~estilo.io.metadata.same_run` key (the clip as its content) and the video's
+        own options."""
         inputs = self.first_job.inputs
-        return {"format": FORMAT,
-                "config": {k: v for k, v in self.config.to_dict().items() if k != "device"},
+        run = same_run(self.config.to_dict(), content=self.clip.sha256,
+                       styles=[s.sha256 for s in inputs.styles], groups=inputs.groups,
+                       init=inputs.init.sha256 if inputs.init else None,
+                       mask=inputs.mask.sha256 if inputs.mask else None)
+        return {"format": FORMAT, "run": list(run),
                 "video": {"temporal_weight": self.options.temporal_weight,
                           "frame_iterations": self.options.frame_iterations},
-                "clip": {"sha256": self.clip.sha256, "frames": self.clip.frames},
-                "styles": [s.sha256 for s in inputs.styles], "groups": list(inputs.groups),
-                "init": inputs.init.sha256 if inputs.init else None,
-                "mask": inputs.mask.sha256 if inputs.mask else None}
+                "clip": {"sha256": self.clip.sha256, "frames": self.clip.frames}}
 
     def _check_work(self, overwrite: bool) -> int:
         """How many frames an earlier run of this job left; refuse (or, with ``overwrite``,

@@ -8,7 +8,6 @@ passes only the options it shows, each checked against its choices; everything e
 from __future__ import annotations
 
 import atexit
-import ctypes
 import dataclasses
 import gc
 import hashlib
@@ -17,7 +16,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -30,12 +28,12 @@ import torch
 from PIL import Image
 
 from ..config import FIELDS, INITS, ConfigError, StyleConfig, UserError, choices
-from ..devices import resolve_device, tune
+from ..devices import mallopt, resolve_device, tune
 from ..files import sha256
 from ..io.image import ImageError, load_alpha, load_image, to_pil, working_size
 from ..io.output import read_parameters, save_image
 from ..options import flag, value
-from ..pyramid import Level, plan
+from ..pyramid import Level
 from ..resume import resume_job
 from ..transfer import Job, Step, Stylizer
 from .painted import MAX_STYLES
@@ -95,7 +93,7 @@ class Update:
 
 
 def ui_fields() -> tuple[str, ...]:
-    """The UI_FIELDS that StyleConfig has (``preserve_color`` appears when it is added)."""
+    """The UI_FIELDS that StyleConfig has, in order."""
     return tuple(name for name in UI_FIELDS if name in FIELDS)
 
 
@@ -383,7 +381,7 @@ class Studio:
         reason = "done"
         shown = 0.0
         deadline = time.monotonic() + self.limits.time_limit if self.limits.time_limit else None
-        left = TimeLeft(plan(job.inputs.size, job.config))
+        left = TimeLeft(job.schedule)
         steps = job.steps()
         try:
             for last in steps:
@@ -403,7 +401,7 @@ class Studio:
             return
         target = folder / result_name(job, number)
         params = with_uploads(job.parameters(last, interrupted=reason != "done"))
-        path = save_image(job.output(job.finish(last.image)), target, parameters=params,
+        path = save_image(job.picture(last.image), target, parameters=params,
                           alpha=job.inputs.alpha)
         if path != target:  # the fallback of a failed save: nowhere but the session's folder
             Path(path).unlink(missing_ok=True)
@@ -532,13 +530,7 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     hundred jobs (benchmarks/web_soak.py), with it it levels off. Elsewhere (not glibc),
     nothing is done.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
-        return False
+    return mallopt(M_ARENA_MAX, arenas)
 
 
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
