@@ -180,7 +180,7 @@ class Job:
                                             checkpointing=budget.checkpointing)
             loss_of = functools.partial(_loss, features_of=features_of, objective=objective,
                                         extra=self.extra_loss, tiles=tiles)
-            image = _start_image(image, inputs, level, config, device)         # 4. start image
+            image = _start_image(image, inputs, level, config, self.colour, device)  # 4. start image
             start = _thumbnail(image) if start is None else start
             image = yield from self._optimise(image, loss_of, _level_config(config, budget),
                                               clock, index, level, budget.history)
@@ -378,7 +378,7 @@ def _given_start(start: Tensor | None, colour: color.ColourMode,
 
 
 def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: StyleConfig,
-                 device: torch.device) -> Tensor:
+                 colour: color.ColourMode, device: torch.device) -> Tensor:
     """The first level's initial image, or the previous level's result upsampled."""
     if previous is not None:
         return upsample(previous, level.size)
@@ -399,7 +399,7 @@ def _start_image(previous: Tensor | None, inputs: Inputs, level: Level, config: 
     else:
         assert inputs.init is not None
         image = to_tensor(inputs.init.image.resize(level.size, Image.Resampling.LANCZOS))
-    return color.ColourMode(config.preserve_color).start(image).to(device)
+    return colour.start(image).to(device)
 
 
 def _palette(inputs: Inputs, config: StyleConfig) -> tuple[Tensor, Tensor]:
